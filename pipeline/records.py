@@ -1,0 +1,182 @@
+"""Small typed records that flow between the stages (read, validate, execute, report).
+
+This module is a leaf: it imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+# Canonical input columns, in the template's order (spec names kept).
+CANONICAL_FIELDS: tuple[str, ...] = (
+    "NumeroPCE",
+    "CodePostal",
+    "ReferenceDemande",
+    "TelephoneFournisseur",
+    "GroupeAppartenance",
+    "CommentaireFournisseur",
+    "Commentaire",
+    "CodeLibelleIntervention",
+    "CodeMotifIntervention",
+    "OptionExpress",
+    "TypeIndexConteste",
+    "ValeurIndexReleve",
+    "DateIndexConteste",
+    "ValeurIndexClient",
+    "DateIndexClient",
+    "PrecisionIntervention",
+    "DateRdv",
+    "PlageRdv",
+    "NomContact",
+    "TelephoneContact",
+    "CodeAcces",
+    "ComplementAdresse",
+)
+
+# Columns without which a file cannot be processed at all (file-level error).
+REQUIRED_COLUMNS: tuple[str, ...] = ("NumeroPCE", "CodeLibelleIntervention", "DateRdv")
+
+
+class Severity(StrEnum):
+    """How much a finding weighs: an error blocks the row, a warning does not."""
+
+    ERROR = "erreur"
+    WARNING = "avertissement"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One validation or reading finding, with a stable rule code and a French message.
+
+    ``line`` is the row number the user sees in Excel (header = 1), or None for a
+    file-level finding.
+    """
+
+    rule: str
+    severity: Severity
+    field: str
+    value: str
+    message: str
+    line: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def describe(self) -> str:
+        """One line for a workbook cell: ``[RULE] message``."""
+        return f"[{self.rule}] {self.message}"
+
+
+@dataclass(slots=True)
+class RequestRow:
+    """One non-blank input row.
+
+    ``cells`` are the row's values in the input's own column order, as text;
+    ``values`` maps every canonical field to its cleaned text ('' when absent or empty).
+    ``findings`` collects what the reader and then the validator noticed.
+    """
+
+    line: int
+    cells: tuple[str, ...]
+    values: Mapping[str, str]
+    findings: list[Finding] = field(default_factory=list)
+
+    def get(self, name: str) -> str:
+        return self.values.get(name, "")
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.is_error for f in self.findings)
+
+
+class Family(StrEnum):
+    """Status families, which decide the fill colour in the result workbook."""
+
+    DONE = "traité"
+    TO_FIX = "à corriger"
+    TO_RETRY = "à relancer"
+    TO_CHECK = "à vérifier"
+
+
+class Status(StrEnum):
+    """Stable outcome codes of a row. ``label`` is the French text business users read."""
+
+    RDV_PROGRAMME = "RDV_PROGRAMME"
+    DATE_DEMANDEE = "DATE_DEMANDEE"
+    PRISE_EN_COMPTE = "PRISE_EN_COMPTE"
+    REJET_VALIDATION = "REJET_VALIDATION"
+    NON_RECEVABLE = "NON_RECEVABLE"
+    REFUS_OMEGA = "REFUS_OMEGA"
+    REPORTEE = "REPORTEE"
+    A_VERIFIER = "A_VERIFIER"
+    ERREUR_TECHNIQUE = "ERREUR_TECHNIQUE"
+    DEJA_TRAITEE = "DEJA_TRAITEE"
+    VALIDE = "VALIDE"
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+    @property
+    def family(self) -> Family:
+        return _STATUS_FAMILIES[self]
+
+    @property
+    def holds_demand(self) -> bool:
+        """True when this outcome means a demand exists (or may exist) in OMEGA."""
+        return self in _DEMAND_STATUSES
+
+
+_STATUS_LABELS: dict[Status, str] = {
+    Status.RDV_PROGRAMME: "Rendez-vous programmé",
+    Status.DATE_DEMANDEE: "Enregistrée à la date demandée (le technicien rappellera le client)",
+    Status.PRISE_EN_COMPTE: "Demande prise en compte",
+    Status.REJET_VALIDATION: "Rejetée avant envoi : ligne à corriger",
+    Status.NON_RECEVABLE: "Demande non recevable par OMEGA",
+    Status.REFUS_OMEGA: "Demande refusée par OMEGA : données à corriger",
+    Status.REPORTEE: "Reportée : sera envoyée au prochain passage",
+    Status.A_VERIFIER: "À vérifier dans le suivi des demandes OMEGA",
+    Status.ERREUR_TECHNIQUE: "Erreur technique : à relancer",
+    Status.DEJA_TRAITEE: "Déjà traitée lors d'un passage précédent",
+    Status.VALIDE: "Valide (simulation, rien n'a été envoyé)",
+}
+
+_STATUS_FAMILIES: dict[Status, Family] = {
+    Status.RDV_PROGRAMME: Family.DONE,
+    Status.DATE_DEMANDEE: Family.DONE,
+    Status.PRISE_EN_COMPTE: Family.DONE,
+    Status.DEJA_TRAITEE: Family.DONE,
+    Status.VALIDE: Family.DONE,
+    Status.REJET_VALIDATION: Family.TO_FIX,
+    Status.NON_RECEVABLE: Family.TO_FIX,
+    Status.REFUS_OMEGA: Family.TO_FIX,
+    Status.REPORTEE: Family.TO_RETRY,
+    Status.ERREUR_TECHNIQUE: Family.TO_RETRY,
+    Status.A_VERIFIER: Family.TO_CHECK,
+}
+
+_DEMAND_STATUSES = frozenset(
+    {Status.RDV_PROGRAMME, Status.DATE_DEMANDEE, Status.PRISE_EN_COMPTE, Status.A_VERIFIER}
+)
+
+
+@dataclass(slots=True)
+class RowOutcome:
+    """What happened to one row: the status and everything OMEGA said about it."""
+
+    status: Status
+    type_retour: str = ""
+    code_retour: str = ""
+    messages: tuple[str, ...] = ()
+    numero_demande: str = ""
+    date_rdv: str = ""
+    plage_rdv: str = ""
+    heure_min: str = ""
+    heure_max: str = ""
+    presence_client: str = ""
+    attempts: int = 0
+    processed_at: str = ""
+    detail: str = ""
