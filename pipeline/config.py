@@ -101,9 +101,7 @@ class Settings:
     source: Path | None = None
 
 
-def load_settings(
-    path: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read a settings file (default: ``$DIT_CONFIG`` or ``config/settings.toml``)."""
     env = os.environ if environ is None else environ
     if path is None:
@@ -163,7 +161,11 @@ def _section(cls: Any, raw: Mapping[str, Any], name: str, base_dir: Path | None 
         try:
             if isinstance(default, Path):
                 p = Path(str(value)).expanduser()
-                values[key] = p if p.is_absolute() or base_dir is None else base_dir / p
+                values[key] = (
+                    p
+                    if p.is_absolute() or base_dir is None
+                    else Path(os.path.normpath(base_dir / p))
+                )
             elif isinstance(default, bool):
                 values[key] = bool(value)
             elif isinstance(default, int):
