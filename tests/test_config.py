@@ -1,0 +1,69 @@
+"""Settings: the shipped defaults, relative paths, environment overrides and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import DEFAULT_CONFIG, PROJECT_ROOT, ConfigError, load_settings
+
+
+def test_default_settings_have_the_documented_keys() -> None:
+    """The shipped settings.toml targets the simulator with the V9 contract and sane limits."""
+    s = load_settings(DEFAULT_CONFIG, environ={})
+    assert s.omega.uses_simulator and s.omega.version == "V9"
+    assert s.omega.dn_entreprise and s.omega.numero_cad and s.omega.login
+    assert 0 < s.omega.timeout_s < 300
+    assert s.execution.rate_per_s > 0 and s.execution.workers >= 1
+    assert s.paths.input_dir == PROJECT_ROOT / "input"
+    assert s.simulator.pce_file == PROJECT_ROOT / "config" / "simulator" / "pce.csv"
+    assert any(
+        sup.dn_entreprise == s.omega.dn_entreprise and sup.numero_cad == s.omega.numero_cad
+        for sup in s.simulator.suppliers
+    )
+
+
+def test_relative_paths_follow_the_settings_file(tmp_path: Path) -> None:
+    """A relative path is resolved against the folder of the settings file, not the cwd."""
+    cfg = tmp_path / "conf" / "s.toml"
+    cfg.parent.mkdir()
+    cfg.write_text('[paths]\ninput_dir = "../in"\njournal = "/abs/j.db"\n', encoding="utf-8")
+    s = load_settings(cfg, environ={})
+    assert s.paths.input_dir == tmp_path / "in"
+    assert s.paths.journal == Path("/abs/j.db")
+
+
+def test_environment_overrides_credentials(tmp_path: Path) -> None:
+    """DIT_OMEGA_* variables win over the file, so secrets need not be written in it."""
+    s = load_settings(
+        DEFAULT_CONFIG,
+        environ={"DIT_OMEGA_LOGIN": "ops.user", "DIT_OMEGA_CERT_FILE": "/etc/dit/cert.pem"},
+    )
+    assert s.omega.login == "ops.user"
+    assert s.omega.cert_file == "/etc/dit/cert.pem"
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("[omega]\nversion = 'V99'\n", "version"),
+        ("[omega]\nunknown_key = 1\n", "unknown_key"),
+        ("[execution]\nworkers = 'many'\n", "workers"),
+        ("[omega]\nurl = 'https://omega.example'\n", "dn_entreprise"),
+        ("[execution]\nslot_policy = 'random'\n", "slot_policy"),
+        ("not toml at all [", "invalide"),
+    ],
+)
+def test_bad_settings_give_a_french_message(tmp_path: Path, content: str, needle: str) -> None:
+    """Every bad setting is refused with a message naming the key."""
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=needle):
+        load_settings(cfg, environ={})
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    """A missing settings file is reported, not a traceback."""
+    with pytest.raises(ConfigError, match="introuvable"):
+        load_settings(tmp_path / "none.toml", environ={})
