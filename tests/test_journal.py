@@ -1,0 +1,234 @@
+"""The SQLite journal: states, idempotency keys, what a returning key becomes, durability."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.journal import (
+    CallEntry,
+    ClaimKind,
+    Job,
+    Journal,
+    JournalError,
+    State,
+    idempotency_key,
+)
+from pipeline.records import RowOutcome, Status
+
+SHA = "ab" * 32
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 28, 2, 0, 0)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    with Journal(tmp_path / "var" / "journal.sqlite3", clock=FakeClock()) as j:
+        yield j
+
+
+def _job(key: str = "REF-1", line: int = 2, **values: str) -> Job:
+    vals = {"NumeroPCE": "12345678901234", "ReferenceDemande": key, "NomContact": "Dupont"}
+    vals.update(values)
+    return Job(key, "demandes.csv", SHA, line, vals)
+
+
+def _call(op: str = "CreerDemandeDIT", attempts: int = 1) -> CallEntry:
+    return CallEntry(op, "t0", "t1", "answer", "T", "DmdOkDD", ("ok",), attempts)
+
+
+def test_idempotency_key_is_reference_or_file_hash_and_line() -> None:
+    """The key is ReferenceDemande when filled, else the file hash prefix and the row number."""
+    assert idempotency_key({"ReferenceDemande": " R-9 "}, SHA, 7) == "R-9"
+    assert idempotency_key({"ReferenceDemande": ""}, SHA, 7) == f"{SHA[:16]}:7"
+    assert idempotency_key({}, SHA, 12) == f"{SHA[:16]}:12"
+
+
+def test_journal_is_one_wal_file_in_created_parent_dirs(tmp_path: Path) -> None:
+    """The journal creates its folder and uses WAL mode."""
+    path = tmp_path / "a" / "b" / "j.sqlite3"
+    with Journal(path, clock=FakeClock()):
+        pass
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_steps_and_calls_are_persisted_across_reopen(tmp_path: Path) -> None:
+    """Each committed step, the NumeroDemande and the calls survive closing the journal."""
+    path = tmp_path / "j.sqlite3"
+    with Journal(path, clock=FakeClock()) as j:
+        claim = j.claim(_job(), run_id="r1")
+        assert claim.kind is ClaimKind.NEW and claim.record.state is State.PENDING
+        rid = claim.record.id
+        j.advance(rid, State.VERIFIED, call=_call("VerifierRecevabiliteDIT"))
+        j.advance(rid, State.CREATE_SENT)
+        j.advance(rid, State.CREATED, numero_demande="D1", dialogue={"a": 1}, call=_call())
+    with Journal(path, clock=FakeClock()) as j:
+        record = j.get(rid)
+        assert record.state is State.CREATED
+        assert record.numero_demande == "D1"
+        assert record.dialogue == {"a": 1}
+        assert record.attempts == 2
+        assert [c.operation for c in j.calls(rid)] == ["VerifierRecevabiliteDIT", "CreerDemandeDIT"]
+        assert record.values["NomContact"] == "Dupont"
+
+
+def test_final_outcome_sums_attempts_and_drops_contact_values(journal: Journal) -> None:
+    """A final record carries the total attempts and no longer keeps the row's values."""
+    rid = journal.claim(_job(), run_id="r1").record.id
+    journal.advance(rid, State.VERIFIED, call=_call("VerifierRecevabiliteDIT", attempts=3))
+    outcome = journal.finish(
+        rid, RowOutcome(Status.DATE_DEMANDEE, numero_demande="D1"), call=_call()
+    )
+    assert outcome.attempts == 4
+    assert outcome.numero_demande == "D1"
+    assert journal.get(rid).values == {}
+
+
+@pytest.mark.parametrize(
+    "status", [Status.RDV_PROGRAMME, Status.DATE_DEMANDEE, Status.PRISE_EN_COMPTE]
+)
+def test_key_that_led_to_a_demand_is_already_done(journal: Journal, status: Status) -> None:
+    """A returning key whose record holds a demand becomes DEJA_TRAITEE with its number."""
+    rid = journal.claim(_job(), run_id="r1").record.id
+    journal.finish(
+        rid, RowOutcome(status, numero_demande="D7", date_rdv="2026-12-03", plage_rdv="M1")
+    )
+    claim = journal.claim(_job(line=9), run_id="r2")
+    assert claim.kind is ClaimKind.ALREADY_DONE
+    assert claim.outcome is not None
+    assert claim.outcome.status is Status.DEJA_TRAITEE
+    assert claim.outcome.numero_demande == "D7"
+    assert claim.outcome.date_rdv == "2026-12-03"
+    assert "D7" in claim.outcome.detail and status.label in claim.outcome.detail
+    # a third drop still points at the original outcome, not at the pointer
+    again = journal.claim(_job(line=11), run_id="r3")
+    assert again.kind is ClaimKind.ALREADY_DONE
+    assert again.earlier is not None and again.earlier.id == rid
+
+
+def test_a_verifier_key_is_already_done_unless_retry_unknown(journal: Journal) -> None:
+    """A_VERIFIER blocks the key; --retry-unknown reopens only an unanswered creation."""
+    rid = journal.claim(_job(), run_id="r1").record.id
+    journal.finish(rid, RowOutcome(Status.A_VERIFIER), create_unknown=True)
+    assert journal.claim(_job(), run_id="r2").kind is ClaimKind.ALREADY_DONE
+    assert [r.id for r in journal.open_records(include_unknown=True)] == [rid]
+    assert journal.open_records() == []
+    claim = journal.claim(_job(), run_id="r3", retry_unknown=True)
+    assert claim.kind is ClaimKind.RESUME and claim.record.id == rid
+    assert claim.record.state is State.PENDING
+
+
+def test_a_verifier_with_numero_demande_is_never_reopened(journal: Journal) -> None:
+    """An A_VERIFIER that holds a NumeroDemande stays done even with --retry-unknown."""
+    rid = journal.claim(_job(), run_id="r1").record.id
+    journal.finish(rid, RowOutcome(Status.A_VERIFIER, numero_demande="D2"))
+    claim = journal.claim(_job(), run_id="r2", retry_unknown=True)
+    assert claim.kind is ClaimKind.ALREADY_DONE
+    assert claim.outcome is not None and claim.outcome.numero_demande == "D2"
+
+
+@pytest.mark.parametrize(
+    "status",
+    [Status.REJET_VALIDATION, Status.NON_RECEVABLE, Status.REFUS_OMEGA, Status.ERREUR_TECHNIQUE],
+)
+def test_key_that_ended_without_demand_is_processed_again(journal: Journal, status: Status) -> None:
+    """A corrected row with the same key gets a fresh record with its new values."""
+    rid = journal.claim(_job(), run_id="r1").record.id
+    journal.finish(rid, RowOutcome(status))
+    claim = journal.claim(_job(CodePostal="75001"), run_id="r2")
+    assert claim.kind is ClaimKind.NEW and claim.record.id != rid
+    assert claim.earlier is not None and claim.earlier.id == rid
+    assert claim.record.values["CodePostal"] == "75001"
+
+
+def test_reportee_row_is_reopened_and_listed_for_next_run(journal: Journal) -> None:
+    """A REPORTEE record keeps its values, is listed as open, and is resumed in place."""
+    rid = journal.claim(_job(), run_id="r1").record.id
+    journal.finish(rid, RowOutcome(Status.REPORTEE))
+    (open_record,) = journal.open_records()
+    assert open_record.id == rid and open_record.values["NomContact"] == "Dupont"
+    assert open_record.job() == _job()
+    claim = journal.claim(open_record.job(), run_id="r2")
+    assert claim.kind is ClaimKind.RESUME and claim.record.id == rid
+    assert claim.record.state is State.PENDING and claim.record.outcome is None
+
+
+@pytest.mark.parametrize("state", [State.CREATE_SENT, State.CREATED, State.SLOT])
+def test_unfinished_record_after_creation_is_resumed_as_is(journal: Journal, state: State) -> None:
+    """A record left after CreerDemandeDIT went out is resumed with its state and values."""
+    rid = journal.claim(_job(), run_id="r1").record.id
+    journal.advance(rid, state, numero_demande="" if state is State.CREATE_SENT else "D3")
+    assert [r.id for r in journal.open_records()] == [rid]
+    claim = journal.claim(_job(NomContact="Autre"), run_id="r2")
+    assert claim.kind is ClaimKind.RESUME and claim.record.id == rid
+    assert claim.record.state is state
+    assert claim.record.values["NomContact"] == "Dupont"
+    assert claim.record.run_id == "r2"
+
+
+def test_create_sent_restarts_only_with_retry_unknown(journal: Journal) -> None:
+    """With --retry-unknown, a record left in create_sent starts again from pending."""
+    rid = journal.claim(_job(), run_id="r1").record.id
+    journal.advance(rid, State.CREATE_SENT)
+    claim = journal.claim(_job(), run_id="r2", retry_unknown=True)
+    assert claim.kind is ClaimKind.RESUME and claim.record.state is State.PENDING
+
+
+def test_rejected_row_of_a_done_key_says_already_done(journal: Journal) -> None:
+    """A row rejected by validation whose key already led to a demand reads DEJA_TRAITEE."""
+    rid = journal.claim(_job(), run_id="r1").record.id
+    journal.finish(rid, RowOutcome(Status.RDV_PROGRAMME, numero_demande="D9"))
+    outcome = journal.record_final(
+        _job(), RowOutcome(Status.REJET_VALIDATION, detail="date passée"), run_id="r2"
+    )
+    assert outcome.status is Status.DEJA_TRAITEE and outcome.numero_demande == "D9"
+    fresh = journal.record_final(
+        _job("REF-2"), RowOutcome(Status.REJET_VALIDATION, detail="x"), run_id="r2"
+    )
+    assert fresh.status is Status.REJET_VALIDATION
+    record = journal.latest("REF-2")
+    assert record is not None and record.status is Status.REJET_VALIDATION
+
+
+def test_concurrent_threads_each_get_their_own_record(journal: Journal) -> None:
+    """Many worker threads claiming and finishing rows at once lose nothing."""
+
+    def work(start: int) -> None:
+        for i in range(start, start + 50):
+            rid = journal.claim(_job(f"K{i}"), run_id="r").record.id
+            journal.advance(rid, State.VERIFIED, call=_call("VerifierRecevabiliteDIT"))
+            journal.finish(rid, RowOutcome(Status.PRISE_EN_COMPTE, numero_demande=f"D{i}"))
+
+    threads = [threading.Thread(target=work, args=(n * 50,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    records = list(journal.all_records())
+    assert len(records) == 400
+    assert {r.key for r in records} == {f"K{i}" for i in range(400)}
+    assert all(r.status is Status.PRISE_EN_COMPTE and r.attempts == 1 for r in records)
+
+
+def test_unknown_schema_version_is_a_french_error(tmp_path: Path) -> None:
+    """A journal written by a future version is refused with a clear message."""
+    path = tmp_path / "j.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(JournalError, match="version de schéma 99"):
+        Journal(path, clock=FakeClock())
