@@ -39,6 +39,7 @@ _INDEX_HEADER = ("CodeTypeIndex", "LibelleTypeIndex")
 _SLOT_HEADER = ("CodePlage", "LibellePlage", "HeureMin", "HeureMax")
 _YES_NO = {"oui": True, "non": False}
 _OTHER_LABEL = "autre"
+_NO_MOTIFS: frozenset[str] = frozenset()
 _SLOT_CODE_MAX = 4  # RdvDemande/Plage is Texte4 in the contract
 
 
@@ -129,6 +130,10 @@ class Referential:
                 self._motif_labels.setdefault((item.code, motif.code), motif.label)
                 if motif.label.strip().casefold() == _OTHER_LABEL:
                     self._precision.add((item.code, motif.code))
+        self._motif_codes = {
+            code: frozenset(m.code for item in items for m in item.motifs)
+            for code, items in self._by_code.items()
+        }
         self._express = frozenset(i.code for i in self._by_key.values() if i.express_allowed)
         self._index = frozenset(i.code for i in self._by_key.values() if i.index_required)
         self._slot_codes = frozenset(
@@ -165,7 +170,7 @@ class Referential:
 
     def motif_codes(self, code: str) -> frozenset[str]:
         """Motifs of the code over every table it appears in (empty: takes no motif)."""
-        return frozenset(m.code for item in self.interventions(code) for m in item.motifs)
+        return self._motif_codes.get(code, _NO_MOTIFS)
 
     def precision_required(self, code: str, motif: str) -> bool:
         """True when this code's motif is labelled "Autre" (PrecisionIntervention needed)."""
