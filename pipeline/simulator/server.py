@@ -1,0 +1,587 @@
+"""HTTP side of the OMEGA simulator: a multi-threaded cheroot WSGI server around the engine.
+
+Routes (``<base>`` = ``http(s)://HOST:PORT/omega``):
+
+- ``POST <base>/DIT``, ``POST <base>/RDV``: SOAP 1.1 (dispatch on the Body element;
+  a SOAPAction header is accepted and ignored);
+- ``GET <base>/DIT?wsdl``, ``GET <base>/RDV?wsdl``: the WSDL, ``soap:address`` and the
+  XSD's ``schemaLocation`` rewritten to the URL the client used;
+- ``GET <base>/omega.xsd``: the contract schema;
+- ``GET /admin/demandes``: the engine's demands as JSON (read-only).
+
+Connection reset: cheroot gives a WSGI application no access to the socket, so the
+server plugs in its own gateway (``_Gateway``, a ``cheroot.wsgi.Gateway_10``). The
+application raises ``ResetConnection``; the gateway catches it, sets ``SO_LINGER``
+to (on, 0 s) on the connection's socket, closes the socket's buffered files and the
+socket itself, and marks the connection so cheroot neither writes a response nor calls
+``shutdown()`` (which would send a FIN first). The kernel then sends a TCP RST: the
+client sees ``ConnectionResetError``, exactly as when a proxy drops a connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from lxml import etree
+
+from pipeline.config import ConfigError, Settings, SimulatorSettings
+from pipeline.contract import DIT_WSDL, RDV_WSDL, XSD
+from pipeline.simulator import soap
+from pipeline.simulator.faults import ALL_KINDS, FaultKind, FaultPlan
+
+BASE_PATH = "/omega"
+ADMIN_DEMANDES = "/admin/demandes"
+MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_THREADS = 16
+_WSDL = "http://schemas.xmlsoap.org/wsdl/"
+_WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+_XS = "http://www.w3.org/2001/XMLSchema"
+_WSDL_FILES = {"DIT": DIT_WSDL, "RDV": RDV_WSDL}
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+class SimulatorError(Exception):
+    """The simulator cannot start; the message (French) says why."""
+
+
+class ResetConnection(Exception):
+    """Raised by the application to have the gateway reset the TCP connection."""
+
+
+class EngineLike(Protocol):
+    """What the HTTP layer needs from the business engine (pipeline/simulator/engine.py)."""
+
+    closed: bool
+    maintenance: bool
+
+    def handle(
+        self, operation: str, request: Mapping[str, Any], *, peer_dn: str | None = None
+    ) -> dict[str, Any]: ...
+
+    def demandes(self) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """HTTPS with mandatory client certificates signed by ``client_ca_file``."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One SOAP call as the access log sees it (no personal data)."""
+
+    service: str
+    operation: str
+    status: int
+    code_retour: str
+    numero_demande: str
+    fault: FaultKind | None
+
+
+class SimulatorApp:
+    """The WSGI application: routing, body limits, SOAP, faults, engine calls."""
+
+    def __init__(
+        self,
+        engine: EngineLike,
+        faults: FaultPlan,
+        *,
+        latency_ms: int = 0,
+        sleep: Callable[[float], Any] = time.sleep,
+        validate_responses: bool = False,
+        on_call: Callable[[CallRecord], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.faults = faults
+        self.latency_ms = latency_ms
+        self.sleep = sleep
+        self.validate_responses = validate_responses
+        self.on_call = on_call
+        self.engine_lock = threading.Lock()
+        self.default_base_url = f"http://127.0.0.1{BASE_PATH}"
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == ADMIN_DEMANDES:
+            if method != "GET":
+                return _text(start_response, 405, "Méthode non autorisée (GET seulement).", "GET")
+            with self.engine_lock:
+                demandes = self.engine.demandes()
+            payload = json.dumps(demandes, ensure_ascii=False, default=str, indent=1)
+            return _respond(start_response, 200, payload.encode(), "application/json")
+        if path == f"{BASE_PATH}/omega.xsd":
+            if method != "GET":
+                return _text(start_response, 405, "Méthode non autorisée (GET seulement).", "GET")
+            return _respond(start_response, 200, XSD.read_bytes(), "text/xml; charset=utf-8")
+        service = path.removeprefix(f"{BASE_PATH}/") if path.startswith(BASE_PATH) else ""
+        if service not in soap.SERVICES:
+            return _text(start_response, 404, f"Ressource inconnue : {path}")
+        if method == "GET":
+            if environ.get("QUERY_STRING", "").lower().split("=")[0] != "wsdl":
+                return _text(
+                    start_response, 405, "Utilisez POST (SOAP 1.1) ou GET ?wsdl.", "GET, POST"
+                )
+            base = _base_url(environ, self.default_base_url)
+            return _respond(start_response, 200, _wsdl(service, base), "text/xml; charset=utf-8")
+        if method != "POST":
+            return _text(start_response, 405, "Méthode non autorisée.", "GET, POST")
+        return self._soap(environ, start_response, service)
+
+    def _soap(
+        self, environ: dict[str, Any], start_response: StartResponse, service: str
+    ) -> Iterable[bytes]:
+        content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if content_type not in ("", "text/xml", "application/xml"):
+            return _text(
+                start_response, 415, f"Type de contenu {content_type!r} refusé : text/xml attendu."
+            )
+        body = _read_body(environ)
+        if body is None:
+            return _text(
+                start_response,
+                413,
+                f"Requête trop volumineuse (maximum {MAX_BODY_BYTES} octets).",
+                close=True,
+            )
+        if isinstance(body, str):
+            return _text(start_response, 400, body, close=True)
+        try:
+            request = soap.parse_request(body, service)
+        except soap.SoapFault as refused:
+            return _respond(
+                start_response, 500, soap.fault(refused.code, refused.message), _SOAP_TYPE
+            )
+        kind = self.faults.next_fault(request.operation)
+        if kind is FaultKind.LATENCY:
+            self.sleep(self.faults.latency_ms / 1000)
+        elif kind is FaultKind.HTTP_503:
+            self._log(service, request.operation, 503, None, kind)
+            return _respond(start_response, 503, b"", "text/plain")
+        elif kind is FaultKind.RESET_BEFORE:
+            self._log(service, request.operation, 0, None, kind)
+            raise ResetConnection
+        status, payload, answer = self._answer(request, environ)
+        if self.latency_ms:
+            self.sleep(self.latency_ms / 1000)
+        if kind is FaultKind.RESET_AFTER:
+            self._log(service, request.operation, 0, answer, kind)
+            raise ResetConnection
+        if kind is FaultKind.SLOW:
+            self.sleep(self.faults.slow_ms / 1000)
+        if kind is FaultKind.SERVER_FAULT:
+            status = 500
+            payload = soap.fault(
+                "Server",
+                "Erreur technique OMEGA simulée (panne injectée) : la requête a pu être traitée.",
+            )
+        self._log(service, request.operation, status, answer, kind)
+        return _respond(start_response, status, payload, _SOAP_TYPE)
+
+    def _answer(
+        self, request: soap.SoapRequest, environ: Mapping[str, Any]
+    ) -> tuple[int, bytes, dict[str, Any] | None]:
+        peer_dn = environ.get("SSL_CLIENT_S_DN_CN") if environ.get("HTTPS") == "on" else None
+        try:
+            with self.engine_lock:
+                answer = self.engine.handle(request.operation, request.data, peer_dn=peer_dn)
+            element = soap.response_element(request.response_element, answer)
+            if self.validate_responses:
+                soap.validate(element)
+        except soap.SoapFault as invalid:
+            message = f"Réponse du simulateur non conforme au contrat : {invalid.message}"
+            return 500, soap.fault("Server", message), None
+        except Exception as exc:  # the server must stay up whatever the engine does
+            traceback.print_exc(file=sys.stderr)
+            message = f"Erreur interne du simulateur : {type(exc).__name__}: {exc}"
+            return 500, soap.fault("Server", message), None
+        return 200, soap.envelope(element), answer
+
+    def _log(
+        self,
+        service: str,
+        operation: str,
+        status: int,
+        answer: Mapping[str, Any] | None,
+        kind: FaultKind | None,
+    ) -> None:
+        if self.on_call is None:
+            return
+        retour = (answer or {}).get("Retour") or {}
+        objet = (answer or {}).get("ReponseCreerDemandeObjet") or {}
+        code = str(retour.get("CodeRetour", "")) if isinstance(retour, Mapping) else ""
+        numero = str(objet.get("NumeroDemande", "") or "") if isinstance(objet, Mapping) else ""
+        self.on_call(CallRecord(service, operation, status, code, numero, kind))
+
+
+_SOAP_TYPE = "text/xml; charset=utf-8"
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def _respond(
+    start_response: StartResponse,
+    status: int,
+    payload: bytes,
+    content_type: str,
+    allow: str = "",
+    *,
+    close: bool = False,
+) -> list[bytes]:
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
+    if allow:
+        headers.append(("Allow", allow))
+    if close:
+        headers.append(("Connection", "close"))
+    start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+    return [payload]
+
+
+def _text(
+    start_response: StartResponse,
+    status: int,
+    message: str,
+    allow: str = "",
+    *,
+    close: bool = False,
+) -> list[bytes]:
+    payload = (message + "\n").encode()
+    return _respond(
+        start_response, status, payload, "text/plain; charset=utf-8", allow, close=close
+    )
+
+
+def _read_body(environ: Mapping[str, Any]) -> bytes | str | None:
+    """The request body; None when over MAX_BODY_BYTES; a French message when unreadable."""
+    stream = environ["wsgi.input"]
+    declared = environ.get("CONTENT_LENGTH", "")
+    if declared:
+        try:
+            length = int(declared)
+        except ValueError:
+            return f"En-tête Content-Length invalide : {declared!r}."
+        if length < 0:
+            return f"En-tête Content-Length invalide : {declared!r}."
+        if length > MAX_BODY_BYTES:
+            return None
+        data = stream.read(length)
+    else:
+        data = stream.read(MAX_BODY_BYTES + 1)
+        if len(data) > MAX_BODY_BYTES:
+            return None
+    return bytes(data)
+
+
+def _base_url(environ: Mapping[str, Any], default: str) -> str:
+    """The base URL as the client reached it (Host header), else the listening address."""
+    host = environ.get("HTTP_HOST", "")
+    if not host:
+        return default
+    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}{BASE_PATH}"
+
+
+@lru_cache(maxsize=32)
+def _wsdl(service: str, base_url: str) -> bytes:
+    """The service's WSDL with its address and schema location pointing at ``base_url``."""
+    tree = etree.parse(str(_WSDL_FILES[service]), etree.XMLParser(no_network=True))
+    for address in tree.iter(f"{{{_WSDL_SOAP}}}address"):
+        address.set("location", f"{base_url}/{service}")
+    for imported in tree.iter(f"{{{_XS}}}import"):
+        imported.set("schemaLocation", f"{base_url}/omega.xsd")
+    return bytes(etree.tostring(tree, xml_declaration=True, encoding="UTF-8"))
+
+
+class _Gateway(wsgi.Gateway_10):
+    """WSGI 1.0 gateway that can reset the connection when the application asks to."""
+
+    def respond(self) -> None:
+        try:
+            super().respond()
+        except ResetConnection:
+            self._reset()
+
+    def _reset(self) -> None:
+        req = self.req
+        conn = req.conn
+        sock = conn.socket
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        req.ready = False  # cheroot must not write headers after us
+        req.close_connection = True
+        conn.linger = True  # cheroot's close() must not shutdown() (a FIN) the socket
+        for stream in (conn.rfile, conn.wfile):
+            with contextlib.suppress(OSError):
+                stream.close()
+        with contextlib.suppress(OSError):
+            sock.close()  # last reference: the kernel sends RST (linger 0)
+
+
+class _Server(wsgi.Server):
+    """cheroot's WSGI server with the resetting gateway and a filtered error log."""
+
+    def __init__(
+        self, *args: Any, info_log: Callable[[str], None] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.gateway = _Gateway
+        self.info_log = info_log
+
+    def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
+        """Warnings and errors to stderr (cheroot's way); information to ``info_log``."""
+        if level >= 30 or traceback:
+            super().error_log(msg, level, traceback)
+        elif self.info_log is not None:
+            self.info_log(msg)
+
+
+class RunningSimulator:
+    """A simulator serving in a background thread; a context manager that stops it on exit."""
+
+    def __init__(
+        self,
+        server: Any,
+        app: SimulatorApp,
+        thread: threading.Thread,
+        stopping: threading.Event,
+        scheme: str,
+    ) -> None:
+        self._server = server
+        self.app = app
+        self._thread = thread
+        self._stopping = stopping
+        host, port = server.bind_addr[:2]
+        self.host: str = host
+        self.port: int = port
+        url_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        url_host = f"[{url_host}]" if ":" in url_host else url_host
+        self.root_url = f"{scheme}://{url_host}:{port}"
+        self.base_url = f"{self.root_url}{BASE_PATH}"
+
+    @property
+    def engine(self) -> EngineLike:
+        return self.app.engine
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self.app.faults
+
+    @property
+    def dit_url(self) -> str:
+        return f"{self.base_url}/DIT"
+
+    @property
+    def rdv_url(self) -> str:
+        return f"{self.base_url}/RDV"
+
+    @property
+    def admin_url(self) -> str:
+        return f"{self.root_url}{ADMIN_DEMANDES}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """Stop serving (wakes injected delays that use the default sleep) and join."""
+        self._stopping.set()
+        self._server.stop()
+        self._thread.join(timeout=10)
+
+    def wait(self) -> None:
+        """Block until the server thread ends (KeyboardInterrupt propagates)."""
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
+    def __enter__(self) -> RunningSimulator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_simulator(
+    settings: Settings | SimulatorSettings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    pce_file: Path | None = None,
+    today: date | str | None = None,
+    seed: int | None = None,
+    latency_ms: int | None = None,
+    fault_rate: float | None = None,
+    fault_kinds: Iterable[FaultKind] = ALL_KINDS,
+    fault_latency_ms: int = 2000,
+    slow_ms: int | None = None,
+    faults: FaultPlan | None = None,
+    closed: bool = False,
+    maintenance: bool = False,
+    tls: TlsConfig | None = None,
+    numthreads: int = DEFAULT_THREADS,
+    engine: EngineLike | None = None,
+    sleep: Callable[[float], Any] | None = None,
+    validate_responses: bool = False,
+    on_call: Callable[[CallRecord], None] | None = None,
+    server_log: Callable[[str], None] | None = None,
+) -> RunningSimulator:
+    """Start the simulator on ``host:port`` (0 = a free port) in a background thread.
+
+    Values left to None come from the settings (``[simulator]``). ``faults`` replaces
+    the plan built from ``fault_rate``/``fault_kinds``/``slow_ms``; ``engine`` replaces the
+    one built from the settings; ``sleep`` replaces the default sleep (which ``stop()``
+    interrupts). ``on_call`` sees every SOAP call, ``server_log`` cheroot's information
+    messages (e.g. a client refused during the TLS handshake). Raises SimulatorError
+    (French message) when it cannot start.
+    """
+    sim = settings.simulator if isinstance(settings, Settings) else settings
+    stopping = threading.Event()
+    if engine is None:
+        engine = _build_engine(settings, sim, pce_file, today, seed, closed, maintenance)
+    run_seed = sim.seed if seed is None else seed
+    if faults is None:
+        try:
+            faults = FaultPlan(
+                sim.fault_rate if fault_rate is None else fault_rate,
+                kinds=fault_kinds,
+                seed=run_seed,
+                latency_ms=fault_latency_ms,
+                slow_ms=_default_slow_ms(settings) if slow_ms is None else slow_ms,
+            )
+        except ValueError as exc:
+            raise SimulatorError(f"Pannes simulées : {exc}") from None
+    fixed_latency = sim.latency_ms if latency_ms is None else latency_ms
+    if fixed_latency < 0:
+        raise SimulatorError("La latence doit être positive ou nulle.")
+    if numthreads < 1:
+        raise SimulatorError("Il faut au moins un fil d'exécution (numthreads).")
+    app = SimulatorApp(
+        engine,
+        faults,
+        latency_ms=fixed_latency,
+        sleep=sleep if sleep is not None else stopping.wait,
+        validate_responses=validate_responses,
+        on_call=on_call,
+    )
+    server = _Server(
+        (host, port),
+        app,
+        numthreads=numthreads,
+        server_name="omega-simulateur",
+        request_queue_size=128,
+        timeout=10,
+        shutdown_timeout=2,
+        info_log=server_log,
+    )
+    scheme = "http"
+    if tls is not None:
+        server.ssl_adapter = _ssl_adapter(tls)
+        scheme = "https"
+    try:
+        server.prepare()
+    except OSError as exc:
+        raise SimulatorError(
+            f"Impossible d'écouter sur {host}:{port} (port déjà utilisé ou adresse invalide) : "
+            f"{exc}"
+        ) from None
+    thread = threading.Thread(target=server.serve, name=f"omega-simulator-{port}", daemon=True)
+    thread.start()
+    running = RunningSimulator(server, app, thread, stopping, scheme)
+    app.default_base_url = running.base_url
+    return running
+
+
+def _default_slow_ms(settings: Settings | SimulatorSettings) -> int:
+    """Slower than the configured client timeout by five seconds (65 s by default)."""
+    timeout_s = settings.omega.timeout_s if isinstance(settings, Settings) else 60.0
+    return int(timeout_s * 1000) + 5000
+
+
+def _build_engine(
+    settings: Settings | SimulatorSettings,
+    sim: SimulatorSettings,
+    pce_file: Path | None,
+    today: date | str | None,
+    seed: int | None,
+    closed: bool,
+    maintenance: bool,
+) -> EngineLike:
+    from pipeline.referential import ReferentialError, load_referential
+    from pipeline.simulator.engine import build_engine
+
+    if isinstance(today, str):
+        try:
+            today = date.fromisoformat(today) if today else None
+        except ValueError:
+            raise SimulatorError(
+                f"Date du jour invalide : {today!r} (AAAA-MM-JJ attendu)."
+            ) from None
+    if pce_file is not None and not pce_file.is_file():
+        raise SimulatorError(f"Fichier des PCE introuvable : {pce_file}")
+    directory = settings.paths.referential_dir if isinstance(settings, Settings) else None
+    try:
+        referential = load_referential(directory)
+        built: EngineLike = build_engine(
+            sim,
+            referential,
+            pce_file=pce_file,
+            today=today,
+            seed=seed,
+            closed=closed,
+            maintenance=maintenance,
+        )
+    except (OSError, ValueError, ReferentialError, ConfigError) as exc:
+        raise SimulatorError(f"Le simulateur ne peut pas démarrer : {exc}") from None
+    return built
+
+
+def _ssl_adapter(tls: TlsConfig) -> Any:
+    for label, path in (
+        ("certificat du serveur", tls.cert_file),
+        ("clé du serveur", tls.key_file),
+        ("autorité des certificats clients", tls.client_ca_file),
+    ):
+        if not Path(path).is_file():
+            raise SimulatorError(f"TLS : fichier introuvable ({label}) : {path}")
+    try:
+        adapter = BuiltinSSLAdapter(str(tls.cert_file), str(tls.key_file))
+        context = adapter.context
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_verify_locations(cafile=str(tls.client_ca_file))
+        context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise SimulatorError(f"TLS : certificats inutilisables : {exc}") from None
+    return adapter
