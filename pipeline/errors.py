@@ -1,0 +1,270 @@
+"""What can go wrong when talking to OMEGA, and the one place that decides it.
+
+The exception classes are what the dialogue and the executor catch; their message
+is French because it ends up in the result workbook. ``classify`` turns whatever an
+attempt produced (an exception, an HTTP status, OMEGA's business answer) into
+either ``None`` (a business answer the caller reads) or the ``OmegaError`` to
+raise, with ``retryable`` telling the retry loop whether another attempt is safe.
+The table it implements is in docs/client.md; keep both in step.
+
+A leaf module: it imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+import requests
+from zeep import exceptions as zeep_exc
+
+# Operations that change OMEGA's state in a way a second send would not reproduce:
+# after one of them may have reached OMEGA, it is never sent again.
+NON_IDEMPOTENT: frozenset[str] = frozenset(
+    {"CreerDemandeDIT", "AccepterRdv", "AbandonnerRdv", "AbandonnerDemande"}
+)
+# Read-only or same-values-same-state operations, safe to send again.
+IDEMPOTENT: frozenset[str] = frozenset(
+    {"VerifierRecevabiliteDIT", "ProposerDatePlage", "DemanderPrecSuiv"}
+)
+
+# Annexe A: both "Ce service est actuellement indisponible..." messages (closed hours,
+# maintenance) start with this text; compared without accents or case.
+UNAVAILABLE_PREFIX = "ce service est actuellement indisponible"
+
+
+class OmegaError(Exception):
+    """A call to OMEGA that did not produce a business answer; ``str()`` is French."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        attempts: int = 1,
+        retryable: bool = False,
+        http_status: int | None = None,
+        code_retour: str = "",
+        messages: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.attempts = attempts
+        self.retryable = retryable
+        self.http_status = http_status
+        self.code_retour = code_retour
+        self.messages = messages
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BusinessFault(OmegaError):
+    """OMEGA (or the contract) refused the request itself: never retried."""
+
+
+class TransientError(OmegaError):
+    """A failure that left OMEGA unchanged (or a safe call), still failing after retries."""
+
+
+class ServiceUnavailable(TransientError):
+    """OMEGA is closed or in maintenance (Annexe A "Ce service est actuellement indisponible")."""
+
+
+class UnknownOutcome(OmegaError):
+    """A state-changing request may have reached OMEGA: check the demand tracking, never resend."""
+
+
+def is_unavailable_message(messages: Iterable[str]) -> bool:
+    """True when one of OMEGA's MessageRetour says the service is closed or in maintenance."""
+    return any(_fold(m).startswith(UNAVAILABLE_PREFIX) for m in messages)
+
+
+def classify(
+    operation: str,
+    error: BaseException | None = None,
+    *,
+    sent: bool = True,
+    http_status: int | None = None,
+    type_retour: str = "",
+    code_retour: str = "",
+    messages: tuple[str, ...] = (),
+) -> OmegaError | None:
+    """Decide what one attempt means; ``None`` = a business answer to hand back.
+
+    ``error`` is what the zeep call raised (None when it answered), ``sent`` whether
+    the transport was reached (False: the failure happened while building the
+    request), ``http_status`` the status of the HTTP response when there was one.
+    Anything that is not an OMEGA/HTTP/contract failure (a bug) is re-raised.
+    """
+    safe = operation not in NON_IDEMPOTENT
+    if error is None:
+        if type_retour == "A" and is_unavailable_message(messages):
+            return ServiceUnavailable(
+                f"OMEGA indisponible (fermé ou en maintenance) : {' '.join(messages)}",
+                operation=operation,
+                retryable=True,
+                http_status=http_status,
+                code_retour=code_retour,
+                messages=messages,
+            )
+        return None
+
+    if not sent:
+        if isinstance(error, zeep_exc.Error):
+            return BusinessFault(
+                f"Requête {operation} non conforme au contrat OMEGA, non envoyée : {error}",
+                operation=operation,
+            )
+        raise error
+
+    if isinstance(error, zeep_exc.Fault) and error.code:
+        kind = _fault_kind(str(error.code))
+        text = f"faute SOAP {error.code} : {error.message}"
+        if kind == "Client":
+            return BusinessFault(
+                f"Requête {operation} refusée par OMEGA ({text})",
+                operation=operation,
+                http_status=http_status,
+            )
+        if kind == "Server" and not safe:
+            return _unknown(operation, f"erreur serveur OMEGA ({text})", http_status)
+        return TransientError(
+            f"Erreur serveur OMEGA sur {operation} ({text})",
+            operation=operation,
+            retryable=True,
+            http_status=http_status,
+        )
+
+    if isinstance(error, requests.exceptions.RequestException):
+        return _network(operation, error, safe)
+
+    if isinstance(error, zeep_exc.Error):
+        return _http(operation, error, http_status, safe)
+
+    raise error
+
+
+def _network(operation: str, error: requests.exceptions.RequestException, safe: bool) -> OmegaError:
+    """Network-level failures: was the request possibly delivered?"""
+    detail = _root_cause(error)
+    if isinstance(error, requests.exceptions.ConnectTimeout) or _not_connected(error):
+        return TransientError(
+            f"OMEGA injoignable (connexion impossible, requête non envoyée) : {detail}",
+            operation=operation,
+            retryable=True,
+        )
+    if isinstance(error, requests.exceptions.SSLError) and _tls_refused(detail):
+        return TransientError(
+            "Connexion sécurisée (TLS) refusée, requête non traitée : vérifier le certificat "
+            f"client, la clé et l'autorité de certification configurés ({detail})",
+            operation=operation,
+            retryable=False,
+        )
+    if isinstance(error, requests.exceptions.ReadTimeout):
+        what = "pas de réponse d'OMEGA dans le délai imparti"
+    else:
+        what = f"connexion interrompue après l'envoi ({detail})"
+    if safe:
+        return TransientError(
+            f"Erreur réseau sur {operation} : {what}", operation=operation, retryable=True
+        )
+    return _unknown(operation, what, None)
+
+
+def _http(operation: str, error: zeep_exc.Error, http_status: int | None, safe: bool) -> OmegaError:
+    """An HTTP answer that is not a usable SOAP answer (no fault, wrong status, bad XML)."""
+    status = http_status or getattr(error, "status_code", None) or None
+    label = f"HTTP {status}" if status else "réponse illisible"
+    # Refused before any processing: OMEGA unchanged whatever the operation.
+    if status in (408, 429, 503):
+        return TransientError(
+            f"OMEGA momentanément indisponible ({label}), requête non traitée",
+            operation=operation,
+            retryable=True,
+            http_status=status,
+        )
+    if status is not None and 400 <= status < 500:
+        return TransientError(
+            f"Requête {operation} rejetée par le serveur HTTP ({label}) : vérifier l'URL et "
+            "les habilitations configurées",
+            operation=operation,
+            retryable=False,
+            http_status=status,
+        )
+    # 500/502/504, other statuses, or a 200 that is not a readable answer: OMEGA may
+    # have processed the request.
+    if safe:
+        return TransientError(
+            f"Réponse inexploitable d'OMEGA sur {operation} ({label})",
+            operation=operation,
+            retryable=True,
+            http_status=status,
+        )
+    return _unknown(operation, f"réponse inexploitable ({label})", status)
+
+
+def _unknown(operation: str, what: str, http_status: int | None) -> UnknownOutcome:
+    return UnknownOutcome(
+        f"Résultat inconnu de {operation} : {what}. La requête a pu être reçue par OMEGA ; "
+        "vérifier dans le suivi des demandes OMEGA avant toute nouvelle tentative",
+        operation=operation,
+        http_status=http_status,
+    )
+
+
+def _fault_kind(code: str) -> str:
+    """'soap:Client.Auth' -> 'Client' (SOAP 1.1 faultcode, prefix and subcodes dropped)."""
+    local = code.rsplit(":", 1)[-1]
+    return local.split(".", 1)[0]
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The exception and what it wraps (requests -> urllib3 -> socket/ssl)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [error]
+    while todo:
+        current = todo.pop()
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        for nxt in (getattr(current, "reason", None), current.__cause__, current.__context__):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+        todo.extend(a for a in current.args if isinstance(a, BaseException))
+    return seen
+
+
+def _not_connected(error: BaseException) -> bool:
+    """True when the TCP connection was never established (refused, DNS, unreachable)."""
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    return any(
+        isinstance(c, NewConnectionError | NameResolutionError | ConnectionRefusedError)
+        for c in _causes(error)
+    )
+
+
+def _tls_refused(detail: str) -> bool:
+    """A TLS handshake failure or alert: the HTTP request was not processed."""
+    text = detail.lower()
+    return any(w in text for w in ("certificate", "handshake", "alert", "wrong version"))
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost wrapped exception, e.g. 'ConnectionRefusedError: [Errno 111] ...'."""
+    current = error
+    for _ in range(10):
+        nxt = getattr(current, "reason", None) or current.__cause__
+        if not isinstance(nxt, BaseException):
+            nxt = next((a for a in current.args if isinstance(a, BaseException)), None)
+        if nxt is None or nxt is current:
+            break
+        current = nxt
+    return f"{type(current).__name__}: {current}"
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).strip().lower()
