@@ -194,7 +194,12 @@ def harness_factory(pce_file: Path) -> Iterator[Callable[..., Harness]]:
         )
         calls: list[SimCall] = []
         sim = start_simulator(
-            SIM_SETTINGS, engine=engine, on_call=calls.append, numthreads=4, **kwargs
+            SIM_SETTINGS,
+            engine=engine,
+            on_call=calls.append,
+            numthreads=4,
+            validate_responses=True,
+            **kwargs,
         )
         harness = Harness(sim, engine, calls)
         started.append(harness)
