@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -19,9 +21,19 @@ import zeep.exceptions
 from lxml import etree
 from zeep.transports import Transport
 
+from pipeline.config import DEFAULT_CONFIG, load_settings
 from pipeline.contract import NAMESPACE, XSD
 from pipeline.referential import Category, load_referential
-from pipeline.simulator import MAX_BODY_BYTES, RunningSimulator, codes
+from pipeline.simulator import (
+    MAX_BODY_BYTES,
+    FaultKind,
+    FaultPlan,
+    RunningSimulator,
+    SimulatorError,
+    TlsConfig,
+    codes,
+    start_simulator,
+)
 from pipeline.simulator.engine import Engine
 
 SIM_TODAY = dt.date(2026, 12, 1)  # the fixtures' today (tests/conftest.py)
@@ -598,3 +610,344 @@ def test_concurrent_dialogues_never_overbook(simulator_factory: SimulatorFactory
         booked_day = dt.date.fromisoformat(date_text)
         assert count + agenda.prebooked(booked_day, code) <= agenda.capacity
     assert per_slot[(day.isoformat(), plage)] == agenda.capacity - agenda.prebooked(day, plage)
+
+
+# ----------------------------------------------------------------- fault injection
+def creer_jj(service: Any) -> Any:
+    """A CreerDemandeDIT that always creates a demand (JJ PCE, DmdOkDD)."""
+    day = SIM_TODAY + dt.timedelta(days=12)
+    return service.CreerDemandeDIT(**IDENT, Demande=demande(PCE_JJ, "206", day))
+
+
+def test_fault_http_503_before_the_engine(simulator_factory: SimulatorFactory) -> None:
+    """An injected 503 has no SOAP body and creates no demand; the next call is served."""
+    sim = simulator_factory()
+    sim.faults.force("CreerDemandeDIT", FaultKind.HTTP_503, None)
+    service = client(sim, "DIT").service
+    with pytest.raises(zeep.exceptions.TransportError) as raised:
+        creer_jj(service)
+    assert raised.value.status_code == 503
+    assert not raised.value.content
+    assert admin(sim) == []
+    assert creer_jj(service).Retour.CodeRetour == "DmdOkDD"
+    assert len(admin(sim)) == 1
+
+
+@pytest.mark.parametrize(("kind", "created"), [("reset-before", 0), ("reset-after", 1)])
+def test_fault_connection_reset(
+    simulator_factory: SimulatorFactory, kind: str, created: int
+) -> None:
+    """A reset is a real TCP RST; after the engine the demand exists though its answer is lost."""
+    sim = simulator_factory()
+    sim.faults.force("CreerDemandeDIT", FaultKind(kind))
+    with pytest.raises(requests.exceptions.ConnectionError) as raised:
+        creer_jj(client(sim, "DIT").service)
+    assert resets(raised.value)
+    assert len(admin(sim)) == created
+    assert sim.faults.history == [("CreerDemandeDIT", FaultKind(kind))]
+    assert_alive(sim)
+
+
+def test_fault_slow_answer_outlives_the_client_timeout(
+    simulator_factory: SimulatorFactory,
+) -> None:
+    """A slow answer makes the client time out while the demand was already created."""
+    sim = simulator_factory(slow_ms=3000)
+    sim.faults.force("*", FaultKind.SLOW)
+    transport = Transport(  # type: ignore[no-untyped-call]
+        session=session(), timeout=10, operation_timeout=0.3
+    )
+    service = zeep.Client(  # type: ignore[no-untyped-call]
+        f"{sim.dit_url}?wsdl", transport=transport
+    ).service
+    with pytest.raises(requests.exceptions.Timeout):
+        creer_jj(service)
+    assert [d["Etat"] for d in admin(sim)] == ["EN_COURS"]
+
+
+def test_fault_server_fault_after_processing(simulator_factory: SimulatorFactory) -> None:
+    """An injected soap:Server fault replaces the answer of a processed request."""
+    sim = simulator_factory()
+    sim.faults.force("CreerDemandeDIT", FaultKind.SERVER_FAULT)
+    with pytest.raises(zeep.exceptions.Fault) as raised:
+        creer_jj(client(sim, "DIT").service)
+    assert raised.value.code.endswith("Server")
+    assert "panne injectée" in raised.value.message
+    assert len(admin(sim)) == 1
+
+
+def test_fault_latency_and_fixed_latency_use_the_injected_sleep(
+    simulator_factory: SimulatorFactory,
+) -> None:
+    """The latency fault sleeps --fault-latency-ms and --latency-ms is added to every answer."""
+    slept: list[float] = []
+    sim = simulator_factory(latency_ms=40, fault_latency_ms=1500, sleep=slept.append)
+    sim.faults.force("VerifierRecevabiliteDIT", FaultKind.LATENCY)
+    service = client(sim, "DIT").service
+    assert service.VerifierRecevabiliteDIT(**IDENT, NumeroPCE=PCE_6M).Retour.CodeRetour == "Message"
+    assert slept == [1.5, 0.04]
+    service.VerifierRecevabiliteDIT(**IDENT, NumeroPCE=PCE_6M)
+    assert slept == [1.5, 0.04, 0.04]
+
+
+def test_random_faults_follow_the_rate_and_kinds(simulator_factory: SimulatorFactory) -> None:
+    """With rate 1 and one kind, every valid call fails that way; invalid calls never draw."""
+    sim = simulator_factory(fault_rate=1.0, fault_kinds=[FaultKind.HTTP_503])
+    for _ in range(3):
+        assert post(sim, "DIT", envelope(VERIFIER_BODY.format(pce=PCE_6M))).status_code == 503
+    assert fault_of(post(sim, "DIT", b"<x/>"))[0] == "soap:Client"
+    assert len(sim.faults.history) == 3
+
+
+def test_seeded_fault_draws_are_reproducible() -> None:
+    """Same seed, same draws; forced faults come first, per operation, then '*'."""
+    draws = []
+    for _ in range(2):
+        plan = FaultPlan(0.5, seed=7)
+        draws.append([plan.next_fault("AccepterRdv") for _ in range(50)])
+    assert draws[0] == draws[1]
+    assert 5 < sum(kind is not None for kind in draws[0]) < 45
+    assert {kind for kind in draws[0] if kind} <= set(FaultKind)
+    plan = FaultPlan(0.0, seed=7)
+    plan.force("AccepterRdv", FaultKind.SLOW, None, FaultKind.HTTP_503)
+    plan.force("*", FaultKind.RESET_BEFORE)
+    assert plan.next_fault("CreerDemandeDIT") is FaultKind.RESET_BEFORE
+    assert [plan.next_fault("AccepterRdv") for _ in range(4)] == [
+        FaultKind.SLOW,
+        None,
+        FaultKind.HTTP_503,
+        None,
+    ]
+
+
+def test_fault_settings_are_checked(simulator_factory: SimulatorFactory) -> None:
+    """A rate outside [0, 1] or a negative latency is refused with a French message."""
+    with pytest.raises(SimulatorError, match="taux de pannes"):
+        simulator_factory(fault_rate=1.5)
+    with pytest.raises(SimulatorError, match="latence"):
+        simulator_factory(latency_ms=-1)
+
+
+# ----------------------------------------------------------------- TLS with client certificates
+def _write_pair(folder: Path, name: str, key: Any, cert: Any) -> tuple[Path, Path]:
+    from cryptography.hazmat.primitives import serialization
+
+    cert_path, key_path = folder / f"{name}.pem", folder / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def _issue(
+    folder: Path, name: str, common_name: str, issuer: tuple[Any, Any] | None, *, server: bool
+) -> tuple[Any, Any]:
+    """A throwaway EC key and certificate (a CA when ``issuer`` is None), written as PEM."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dit-batch tests"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    issuer_key, issuer_cert = issuer if issuer else (key, None)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_cert.subject if issuer_cert else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if issuer is None:
+        usage = x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=False,
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=True,
+            crl_sign=True,
+            encipher_only=False,
+            decipher_only=False,
+        )
+        builder = builder.add_extension(usage, critical=True)
+    elif server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    else:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+    cert = builder.sign(issuer_key, hashes.SHA256())
+    _write_pair(folder, name, key, cert)
+    return key, cert
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway CA, server certificate and client certificates (never committed)."""
+    folder = tmp_path_factory.mktemp("pki")
+    ca = _issue(folder, "ca", "AC de test", None, server=False)
+    _issue(folder, "server", "127.0.0.1", ca, server=True)
+    _issue(folder, "demo", "FOURNISSEUR-DEMO", ca, server=False)
+    _issue(folder, "autre", "AUTRE-FOURNISSEUR", ca, server=False)
+    rogue = _issue(folder, "rogue-ca", "AC inconnue", None, server=False)
+    _issue(folder, "rogue", "FOURNISSEUR-DEMO", rogue, server=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tls_simulator(pki: Path) -> Iterator[RunningSimulator]:
+    """A simulator over HTTPS requiring client certificates from the test CA."""
+    tls = TlsConfig(pki / "server.pem", pki / "server.key", pki / "ca.pem")
+    settings = load_settings(DEFAULT_CONFIG, environ={})
+    with start_simulator(
+        settings, today=SIM_TODAY, seed=42, validate_responses=True, tls=tls
+    ) as running:
+        yield running
+
+
+def tls_session(pki: Path, name: str | None) -> requests.Session:
+    s = session()
+    s.verify = str(pki / "ca.pem")
+    if name:
+        s.cert = (str(pki / f"{name}.pem"), str(pki / f"{name}.key"))
+    return s
+
+
+def test_tls_requires_a_client_certificate(tls_simulator: RunningSimulator, pki: Path) -> None:
+    """Without a client certificate, or with one from another CA, the TLS handshake fails."""
+    assert tls_simulator.base_url.startswith("https://127.0.0.1:")
+    for name in (None, "rogue"):
+        with pytest.raises(requests.exceptions.ConnectionError):
+            tls_session(pki, name).get(tls_simulator.admin_url, timeout=10)
+    assert tls_session(pki, "demo").get(tls_simulator.admin_url, timeout=10).status_code == 200
+
+
+def test_tls_certificate_subject_must_match_dn_entreprise(
+    tls_simulator: RunningSimulator, pki: Path
+) -> None:
+    """The client certificate's CN must equal DNEntreprise, else 'Habilitation incorrecte'."""
+    good = client(tls_simulator, "DIT", tls_session(pki, "demo")).service
+    answer = good.VerifierRecevabiliteDIT(**IDENT, NumeroPCE=PCE_6M)
+    assert answer.Retour.CodeRetour == "Message"
+    wsdl = tls_session(pki, "demo").get(f"{tls_simulator.dit_url}?wsdl", timeout=10)
+    assert f'location="{tls_simulator.dit_url}"'.encode() in wsdl.content
+    other = client(tls_simulator, "DIT", tls_session(pki, "autre")).service
+    refused = other.VerifierRecevabiliteDIT(**IDENT, NumeroPCE=PCE_6M)
+    assert (refused.Retour.CodeRetour, refused.Retour.MessageRetour) == (
+        "DmdKo",
+        [codes.MSG_HABILITATION],
+    )
+
+
+def test_tls_files_are_checked(simulator_factory: SimulatorFactory, pki: Path) -> None:
+    """A missing or unusable TLS file stops the start with a French message."""
+    with pytest.raises(SimulatorError, match="fichier introuvable"):
+        simulator_factory(tls=TlsConfig(pki / "absent.pem", pki / "server.key", pki / "ca.pem"))
+    with pytest.raises(SimulatorError, match="certificats inutilisables"):
+        simulator_factory(tls=TlsConfig(pki / "server.pem", pki / "demo.key", pki / "ca.pem"))
+
+
+# ----------------------------------------------------------------- command line
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.simulator", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "abc"], "option --port : port invalide 'abc'"),
+        (["--port", "70000"], "hors de 0..65535"),
+        (["--today", "2026-13-01"], "date invalide '2026-13-01'"),
+        (["--fault-rate", "2"], "taux 2.0 hors de [0, 1]"),
+        (["--faults", "panne"], "type de panne inconnu 'panne'"),
+        (["--pce-file", "absent.csv"], "fichier introuvable : absent.csv"),
+        (["--tls-cert", "pyproject.toml"], "--tls-cert, --tls-key et --client-ca vont ensemble"),
+        (["--inconnu"], "argument(s) inconnu(s) : --inconnu"),
+        (["--pce-file", "pyproject.toml", "--port", "0"], "Le simulateur ne peut pas démarrer"),
+    ],
+)
+def test_cli_bad_arguments(args: list[str], message: str) -> None:
+    """Bad command-line arguments give a French message, exit code 2 and no traceback."""
+    done = run_cli(*args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_bad_settings_file(tmp_path: Path) -> None:
+    """An unreadable settings file is reported by the settings loader, without a traceback."""
+    broken = tmp_path / "settings.toml"
+    broken.write_text("[omega\n", encoding="utf-8")
+    done = run_cli("--config", str(broken), "--port", "0")
+    assert done.returncode == 2
+    assert "Fichier de configuration invalide" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_port_in_use(simulator: RunningSimulator) -> None:
+    """A port already taken is reported in French, without a traceback."""
+    done = run_cli("--port", str(simulator.port))
+    assert done.returncode == 2
+    assert "Impossible d'écouter" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_serves_until_interrupted() -> None:
+    """The command prints its URLs, logs each call, serves, and stops cleanly on Ctrl-C."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.simulator", "--port", "0", "--today", "2026-12-01"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("Simulateur OMEGA démarré : http://127.0.0.1:")
+        base = first.split(" : ", 1)[1].strip()
+        for _ in range(4):
+            process.stdout.readline()
+        response = session().post(
+            f"{base}/DIT",
+            data=envelope(VERIFIER_BODY.format(pce=PCE_6M)),
+            headers={"Content-Type": "text/xml"},
+            timeout=10,
+        )
+        assert response.status_code == 200
+        assert process.stdout.readline().strip() == "DIT/VerifierRecevabiliteDIT 200 Message"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert "Simulateur arrêté." in out
+    assert "Traceback" not in err

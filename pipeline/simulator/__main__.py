@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m pipeline.simulator",
         description="Simulateur du service OMEGA (CreerDIT V9.1) : SOAP 1.1 sur HTTP(S).",
+        add_help=False,
     )
+    parser.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
     parser.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8089, help="port (8089 ; 0 = port libre)")
     parser.add_argument("--config", type=_file, help="fichier settings.toml")
