@@ -2,9 +2,9 @@
 
 ``SoapLogPlugin`` is a zeep plugin: it serialises each envelope going out or
 coming in, blanks the text of every element named in ``REDACTED`` (whatever its
-namespace prefix), masks all but the last four characters of a ``NumeroPCE``, and
-logs the result on the structlog logger ``omega.soap``. The raw envelope is never
-handed to a logger.
+namespace prefix), masks all but the last four characters of a ``NumeroPCE`` and
+quoted values in a fault's text, and logs the result on the structlog logger
+``omega.soap``. The raw envelope is never handed to a logger.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ REDACTED: frozenset[str] = frozenset(
 )
 # Elements kept recognisable for support (last 4 characters) but not whole.
 PARTIAL: frozenset[str] = frozenset({"NumeroPCE"})
+# Free-text error elements: a server may quote the offending value there; quotes are masked.
+QUOTING: frozenset[str] = frozenset({"faultstring", "detail"})
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|&quot;.*?&quot;|&apos;.*?&apos;")
 
 _ELEMENT = re.compile(
     r"<(?P<prefix>[\w.-]+:)?(?P<name>[\w.-]+)(?P<attrs>\s[^<>]*)?>(?P<text>[^<]*)</(?P=prefix)?(?P=name)>"
@@ -54,6 +57,8 @@ def redact_xml(xml: str) -> str:
             text = MASK
         elif name in PARTIAL and text:
             text = MASK + text[-4:] if len(text) > 4 else MASK
+        elif name in QUOTING and text:
+            text = _QUOTED.sub(MASK, text)
         else:
             return match[0]
         prefix = match["prefix"] or ""

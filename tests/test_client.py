@@ -778,7 +778,7 @@ def test_no_soap_logging_by_default(harness: Harness) -> None:
 
 
 def test_redact_xml_masks_any_prefix_and_keeps_other_elements() -> None:
-    """redact_xml masks listed elements whatever their prefix, cuts NumeroPCE, keeps the rest."""
+    """redact_xml masks listed elements and fault quotes, cuts NumeroPCE, keeps the rest."""
     xml = (
         '<a:Req xmlns:a="u"><a:Login>jdupont</a:Login><Nom attr="1">Dupont</Nom>'
         "<a:NumeroPCE>12345678901234</a:NumeroPCE><a:Telephone/><a:Plage>M1</a:Plage></a:Req>"
@@ -787,3 +787,5 @@ def test_redact_xml_masks_any_prefix_and_keeps_other_elements() -> None:
         '<a:Req xmlns:a="u"><a:Login>***</a:Login><Nom attr="1">***</Nom>'
         "<a:NumeroPCE>***1234</a:NumeroPCE><a:Telephone/><a:Plage>M1</a:Plage></a:Req>"
     )
+    fault = "<faultstring>Nom 'Jeanne Martin' trop long, PCE &quot;123&quot;</faultstring>"
+    assert redact_xml(fault) == "<faultstring>Nom *** trop long, PCE ***</faultstring>"
