@@ -1,0 +1,343 @@
+"""The executor over the simulator: breaker, deferral, resume, exactly-once, workers, logs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from execution_support import (
+    PCE_UNKNOWN,
+    Harness,
+    harness_fixture,
+    jj_row,
+    job,
+    reuse_harness,
+    row,
+)
+from pyrate_limiter import Duration
+
+from pipeline.client import CallRecord
+from pipeline.executor import Executor, build_limiter
+from pipeline.journal import CallEntry, Job, Journal, State
+from pipeline.records import Finding, RowOutcome, Severity, Status
+from pipeline.simulator import FaultKind
+
+VERIFY, CREATE, ACCEPT = "VerifierRecevabiliteDIT", "CreerDemandeDIT", "AccepterRdv"
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    yield from harness_fixture(tmp_path_factory.mktemp("shared"))
+
+
+@pytest.fixture
+def h(shared: Harness, tmp_path: Path) -> Harness:
+    return reuse_harness(shared, tmp_path)
+
+
+def _settings(h: Harness, **execution: Any) -> Any:
+    return replace(h.settings, execution=replace(h.settings.execution, **execution))
+
+
+def _free_row(h: Harness, ref: str, skip: int = 0) -> dict[str, str]:
+    day = dt.date(2026, 12, 10)
+    while True:
+        if h.engine.agenda.is_bookable_day(day):
+            for code in h.engine.agenda.slot_codes:
+                if h.engine.agenda.is_free(day, code):
+                    if skip == 0:
+                        return row(ref, date=day.isoformat(), plage=code)
+                    skip -= 1
+        day += dt.timedelta(days=1)
+
+
+def _jobs(prefix: str, n: int) -> list[Job]:
+    return [job(jj_row(f"{prefix}-{i}"), line=i + 2) for i in range(n)]
+
+
+# ----- circuit breaker and deferred rows -------------------------------------------------
+def test_closed_omega_defers_every_row_and_next_run_sends_them(h: Harness) -> None:
+    """OMEGA closed: every row REPORTEE (values kept); the next run resends them."""
+    h.engine.closed = True
+    outcomes = h.run(_jobs("CL", 6))
+    assert {o.status for o in outcomes.values()} == {Status.REPORTEE}
+    assert all("OMEGA indisponible" in o.detail for o in outcomes.values())
+    assert CREATE not in h.ops()
+    assert len(h.ops()) <= h.settings.execution.workers * h.settings.execution.max_attempts
+    h.engine.closed = False
+    with h.journal() as journal:
+        executor = h.executor(journal)
+        deferred = executor.deferred_jobs()
+        assert sorted(j.key for j in deferred) == [f"CL-{i}" for i in range(6)]
+        assert all(j.values["NomContact"] == "Client Test" for j in deferred)
+        again = executor.run(deferred)
+        assert {o.status for o in again.values()} == {Status.DATE_DEMANDEE}
+        assert executor.deferred_jobs() == []
+    assert all(len(h.demandes(f"CL-{i}")) == 1 for i in range(6))
+
+
+def test_omega_closing_mid_run_defers_the_rest(h: Harness) -> None:
+    """OMEGA closing after the third creation: rows done stay done, the rest are REPORTEE."""
+    count = {"n": 0}
+
+    def close_after_third(answer: dict[str, Any]) -> dict[str, Any]:
+        count["n"] += 1
+        if count["n"] == 3:
+            h.engine.closed = True
+        return answer
+
+    for _ in range(3):
+        h.engine.rewrite_next(CREATE, close_after_third)
+    outcomes = h.run(_jobs("MID", 8), settings=_settings(h, workers=1))
+    statuses = [outcomes[f"MID-{i}"].status for i in range(8)]
+    assert statuses == [Status.DATE_DEMANDEE] * 3 + [Status.REPORTEE] * 5
+    assert h.ops().count(VERIFY) == 3 + h.settings.execution.max_attempts
+    h.engine.closed = False
+    with h.journal() as journal:
+        executor = h.executor(journal)
+        rest = executor.run(executor.deferred_jobs())
+    assert sorted(rest) == [f"MID-{i}" for i in range(3, 8)]
+    assert {o.status for o in rest.values()} == {Status.DATE_DEMANDEE}
+
+
+def test_consecutive_transient_failures_open_the_breaker(h: Harness) -> None:
+    """After breaker_threshold transient failures in a row, nothing more is sent: REPORTEE."""
+    h.sim.faults.force(VERIFY, *[FaultKind.HTTP_503] * 10)
+    settings = _settings(h, workers=1, max_attempts=1, breaker_threshold=2)
+    outcomes = h.run(_jobs("BR", 5), settings=settings)
+    statuses = [outcomes[f"BR-{i}"].status for i in range(5)]
+    assert statuses == [Status.ERREUR_TECHNIQUE] + [Status.REPORTEE] * 4
+    assert "2 erreurs techniques consécutives" in outcomes["BR-4"].detail
+    assert h.ops() == [VERIFY, VERIFY]
+
+
+def test_success_resets_the_transient_failure_count(h: Harness) -> None:
+    """Transient failures separated by successes never open the breaker."""
+    for _ in range(3):
+        h.sim.faults.force(VERIFY, FaultKind.HTTP_503, None)
+    settings = _settings(h, workers=1, max_attempts=1, breaker_threshold=2)
+    outcomes = h.run(_jobs("RS", 6), settings=settings)
+    statuses = [outcomes[f"RS-{i}"].status for i in range(6)]
+    assert statuses == [Status.ERREUR_TECHNIQUE, Status.DATE_DEMANDEE] * 3
+
+
+# ----- returning keys ----------------------------------------------------------------------
+def test_rerun_of_done_rows_is_deja_traitee_without_any_call(h: Harness) -> None:
+    """A file dropped again: rows that led to a demand are DEJA_TRAITEE with their number."""
+    jobs = [job(jj_row("RR-1")), job(_free_row(h, "RR-2"), line=3)]
+    first = h.run(jobs)
+    calls = len(h.ops())
+    again = h.run(jobs)
+    assert len(h.ops()) == calls
+    for key in ("RR-1", "RR-2"):
+        assert again[key].status is Status.DEJA_TRAITEE
+        assert again[key].numero_demande == first[key].numero_demande
+        assert first[key].status.label in again[key].detail
+    assert again["RR-2"].date_rdv == first["RR-2"].date_rdv
+    assert len(h.demandes("RR-2")) == 1
+
+
+def test_row_that_ended_without_demand_is_processed_again(h: Harness) -> None:
+    """NON_RECEVABLE / REFUS_OMEGA keys are sent again, and a corrected row gets its demand."""
+    refused = h.run([job(jj_row("CO-1", DateRdv="2026-11-20"))])["CO-1"]
+    assert refused.status is Status.REFUS_OMEGA
+    corrected = h.run([job(jj_row("CO-1"), line=7)])["CO-1"]
+    assert corrected.status is Status.DATE_DEMANDEE
+    assert h.ops().count(CREATE) == 2 and len(h.demandes("CO-1")) == 1
+    with h.journal() as journal:
+        history = journal.history("CO-1")
+    assert [r.status for r in history] == [Status.REFUS_OMEGA, Status.DATE_DEMANDEE]
+
+
+def test_duplicate_key_in_one_run_is_sent_once(h: Harness) -> None:
+    """The same key twice in one run: one demand, the second occurrence DEJA_TRAITEE."""
+    seen: list[tuple[int, Status]] = []
+    outcomes = h.run(
+        [job(jj_row("DU-1")), job(jj_row("DU-1"), line=3)],
+        on_outcome=lambda j, o: seen.append((j.line, o.status)),
+    )
+    assert outcomes["DU-1"].status is Status.DATE_DEMANDEE
+    assert sorted(seen) == [(2, Status.DATE_DEMANDEE), (3, Status.DEJA_TRAITEE)]
+    assert len(h.demandes("DU-1")) == 1
+
+
+def test_rejected_row_is_journaled_and_done_key_says_deja_traitee(h: Harness) -> None:
+    """record_rejected journals REJET_VALIDATION, or DEJA_TRAITEE for a key already sent."""
+    finding = Finding("DATE_PASSEE", Severity.ERROR, "DateRdv", "2020-01-01", "Date passée", 2)
+    with h.journal() as journal:
+        executor = h.executor(journal)
+        rejected = executor.record_rejected(job(jj_row("RJ-1")), [finding])
+        assert rejected.status is Status.REJET_VALIDATION
+        assert rejected.detail == "[DATE_PASSEE] Date passée"
+        executor.run([job(jj_row("RJ-2"))])
+        again = executor.record_rejected(job(jj_row("RJ-2")), [finding])
+        assert again.status is Status.DEJA_TRAITEE and again.numero_demande
+    assert h.ops().count(CREATE) == 1
+
+
+# ----- crash and resume ----------------------------------------------------------------------
+class Crash(BaseException):
+    """Stands for kill -9: nothing after it runs (not an Exception, so nothing catches it)."""
+
+
+class CrashingJournal(Journal):
+    """Dies right before or right after committing a chosen step."""
+
+    def __init__(self, path: Path, step: str, when: str) -> None:
+        super().__init__(path, clock=lambda: dt.datetime(2026, 12, 1, 2, 0))
+        self.step, self.when = step, when
+
+    def _maybe(self, step: str, when: str) -> None:
+        if (step, when) == (self.step, self.when):
+            raise Crash(step)
+
+    def advance(self, record_id: int, state: State, **kwargs: Any) -> None:
+        self._maybe(state.value, "before")
+        super().advance(record_id, state, **kwargs)
+        self._maybe(state.value, "after")
+
+    def finish(self, record_id: int, outcome: RowOutcome, **kwargs: Any) -> RowOutcome:
+        self._maybe("final", "before")
+        return super().finish(record_id, outcome, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("step", "when", "expected", "creates"),
+    [
+        ("verified", "after", Status.RDV_PROGRAMME, 1),
+        ("create_sent", "after", Status.A_VERIFIER, 0),
+        ("created", "before", Status.A_VERIFIER, 1),
+        ("created", "after", Status.RDV_PROGRAMME, 1),
+        ("slot", "after", Status.RDV_PROGRAMME, 1),
+        ("final", "before", Status.RDV_PROGRAMME, 1),
+    ],
+)
+def test_crash_at_each_step_then_resume(
+    h: Harness, step: str, when: str, expected: Status, creates: int
+) -> None:
+    """Killed at any step, the next run finishes the row without a second CreerDemandeDIT."""
+    values = _free_row(h, f"CR-{step}-{when}")
+    key = values["ReferenceDemande"]
+    day = dt.date.fromisoformat(values["DateRdv"])
+    taken_before = h.engine.agenda.taken(day, values["PlageRdv"])
+    settings = _settings(h, workers=1)
+    with CrashingJournal(h.settings.paths.journal, step, when) as crashing, pytest.raises(Crash):
+        h.executor(crashing, settings=settings).run([job(values)])
+    with h.journal() as journal:
+        executor = h.executor(journal, settings=settings)
+        assert [j.key for j in executor.deferred_jobs()] == [key]
+        outcome = executor.run(executor.deferred_jobs())[key]
+        assert executor.deferred_jobs() == []
+    assert outcome.status is expected
+    assert h.ops().count(CREATE) == creates
+    assert len(h.demandes(key)) == creates
+    if creates and expected is Status.RDV_PROGRAMME:
+        (demand,) = h.demandes(key)
+        assert demand["NumeroDemande"] == outcome.numero_demande
+        assert h.engine.agenda.taken(day, values["PlageRdv"]) == taken_before + 1
+    if expected is Status.A_VERIFIER:
+        assert "suivi des demandes" in outcome.detail
+
+
+def test_created_row_met_with_closed_omega_stays_open_with_its_number(h: Harness) -> None:
+    """A resumed row holding a NumeroDemande is REPORTEE (number shown) while OMEGA is closed."""
+    values = _free_row(h, "CRC-1")
+    settings = _settings(h, workers=1)
+    crashing = CrashingJournal(h.settings.paths.journal, "created", "after")
+    with crashing, pytest.raises(Crash):
+        h.executor(crashing, settings=settings).run([job(values)])
+    h.engine.closed = True
+    with h.journal() as journal:
+        executor = h.executor(journal, settings=settings)
+        executor.breaker.unavailable()
+        deferred = executor.deferred_jobs()
+        reported = executor.run(deferred)["CRC-1"]
+    assert reported.status is Status.REPORTEE and reported.numero_demande
+    h.engine.closed = False
+    with h.journal() as journal:
+        executor = h.executor(journal, settings=settings)
+        done = executor.run(executor.deferred_jobs())["CRC-1"]
+    assert done.status is Status.RDV_PROGRAMME
+    assert done.numero_demande == reported.numero_demande
+
+
+# ----- workers, rate limit, robustness, logs ----------------------------------------------------
+def test_workers_share_the_load_within_the_configured_count(h: Harness) -> None:
+    """Dialogues run on several worker threads, never more than ``workers``."""
+    threads: set[str] = set()
+    lock = threading.Lock()
+
+    def on_call(record: CallRecord) -> None:
+        with lock:
+            threads.add(threading.current_thread().name)
+
+    outcomes = h.run(_jobs("WK", 24), settings=_settings(h, workers=3), on_call=on_call)
+    assert len(outcomes) == 24
+    assert 1 < len(threads) <= 3
+
+
+def test_every_http_attempt_takes_a_rate_limit_permit(h: Harness) -> None:
+    """The global limiter is consulted before each HTTP attempt, retries included."""
+    permits: list[str] = []
+
+    class CountingExecutor(Executor):
+        def acquire(self, operation: str) -> None:
+            permits.append(operation)
+            super().acquire(operation)
+
+    h.sim.faults.force(CREATE, FaultKind.HTTP_503)
+    with h.journal() as journal:
+        executor = CountingExecutor(
+            h.settings, journal, h.sim.base_url, clock=lambda: dt.datetime(2026, 12, 1)
+        )
+        executor.sleep = h.sleeps.append
+        executor.run(_jobs("RL", 3))
+    assert len(permits) == len(h.ops()) == 7
+
+
+def test_limiter_allows_fractional_rates() -> None:
+    """2.5 calls/s is expressed as 5 permits per 2 s sliding window."""
+    (bucket,) = build_limiter(2.5).buckets()
+    (rate,) = bucket.rates
+    assert (rate.limit, rate.interval) == (5, 2 * Duration.SECOND)
+
+
+def test_unexpected_error_in_one_row_does_not_stop_the_others(h: Harness) -> None:
+    """A row that breaks the journal itself ends ERREUR_TECHNIQUE; the others go on."""
+    bad: Mapping[str, Any] = {**jj_row("BAD-1"), "Commentaire": object()}
+    outcomes = h.run([Job("BAD-1", "f.csv", "0" * 64, 2, bad), *_jobs("OK", 2)])
+    assert outcomes["BAD-1"].status is Status.ERREUR_TECHNIQUE
+    assert "Erreur inattendue" in outcomes["BAD-1"].detail
+    assert outcomes["OK-0"].status is outcomes["OK-1"].status is Status.DATE_DEMANDEE
+
+
+def test_logs_one_event_per_call_and_per_row_without_personal_data(h: Harness) -> None:
+    """Structured events name operations, codes and keys, never contact data or PCE numbers."""
+    with structlog.testing.capture_logs() as logs:
+        h.run([job(jj_row("LG-1")), job(row("LG-2", pce=PCE_UNKNOWN), line=3)])
+    calls = [e for e in logs if e["event"] == "omega_call"]
+    rows = [e for e in logs if e["event"] == "row_outcome"]
+    assert len(calls) == 3 and len(rows) == 2
+    assert {"operation", "duration_ms", "outcome", "code_retour", "attempts"} <= set(calls[0])
+    assert {r["status"] for r in rows} == {"DATE_DEMANDEE", "NON_RECEVABLE"}
+    text = repr(logs)
+    for personal in ("Client Test", "0102030405", "21000000000001", PCE_UNKNOWN):
+        assert personal not in text
+
+
+def test_journal_keeps_each_call_of_a_retried_row(h: Harness) -> None:
+    """A retried call is journaled once with its number of attempts."""
+    h.sim.faults.force(VERIFY, FaultKind.HTTP_503)
+    h.run([job(jj_row("JC-1"))])
+    with h.journal() as journal:
+        record = journal.latest("JC-1")
+        assert record is not None
+        calls = journal.calls(record.id)
+    assert [(c.operation, c.attempts) for c in calls] == [(VERIFY, 2), (CREATE, 1)]
+    assert isinstance(calls[0], CallEntry) and record.attempts == 3
