@@ -1,0 +1,232 @@
+"""Business spreadsheets (.xlsx, .xlsm, .csv) -> ``InputFile`` + a stream of ``RequestRow``.
+
+``open_input`` never raises for bad input: a file that cannot be processed comes back
+as an ``InputFile`` whose ``findings`` hold a file-level ERROR (``unreadable``), with
+an empty row iterator. Rows are streamed: only the current row is held, whatever the
+file's size (calamine keeps the sheet's cells in Rust memory, a fraction of what
+Python objects would take).
+
+Row numbers are those Excel shows (the header row is usually 1); blank rows are
+skipped without renumbering. The first non-blank row is the header row.
+
+If something unexpected breaks half-way through a file, the iterator stops and a
+file-level ERROR is appended to ``InputFile.findings``: callers look at the findings
+again once the iterator is exhausted.
+
+Engines (see docs/input.md for the figures): calamine for workbooks, the ``csv``
+module for CSV.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.cells import RowBuilder, to_text
+from pipeline.csv_source import RawRow, binary_reason, csv_rows, probe_file
+from pipeline.headers import match_headers
+from pipeline.read_rules import ReadRule, file_error, file_warning
+from pipeline.records import Finding, RequestRow
+from pipeline.xlsx_source import WorkbookUnreadable, check_signature, open_workbook
+
+__all__ = ["SUPPORTED_SUFFIXES", "InputFile", "ReadRule", "open_input"]
+
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm", ".csv")
+WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm"})
+DEFAULT_SHEET = "Demandes"
+
+
+@dataclass
+class InputFile:
+    """One input file as read: identity, header row, field columns, file-level findings."""
+
+    path: Path
+    sha256: str = ""  # '' when the file could not be hashed (missing, too big)
+    headers: tuple[str, ...] = ()  # header cells, original order and spelling (trimmed)
+    columns: Mapping[str, int] = field(default_factory=dict)  # canonical field -> index
+    findings: list[Finding] = field(default_factory=list)  # file level (line=None)
+
+    @property
+    def unreadable(self) -> bool:
+        """True when a file-level error stops the file from being processed."""
+        return any(f.is_error for f in self.findings)
+
+
+def open_input(
+    path: Path, *, max_bytes: int, sheet: str = DEFAULT_SHEET
+) -> tuple[InputFile, Iterator[RequestRow]]:
+    """Open one input file: its description, and its non-blank data rows (streamed)."""
+    path = Path(path)
+    try:
+        return _open(path, max_bytes, sheet)
+    except Exception as exc:  # never a traceback for a bad file
+        return _unreadable(
+            InputFile(path),
+            file_error(path, ReadRule.FICHIER_ILLISIBLE, f"lecture impossible ({_describe(exc)})"),
+        )
+
+
+def _open(path: Path, max_bytes: int, sheet: str) -> tuple[InputFile, Iterator[RequestRow]]:
+    info = InputFile(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        return _unreadable(info, _unknown_extension(path))
+    try:
+        size = path.stat().st_size
+        is_file = path.is_file()
+    except OSError as exc:
+        size, is_file = 0, False
+        reason = _describe(exc)
+    else:
+        reason = "ce n'est pas un fichier"
+    if not is_file:
+        return _unreadable(info, file_error(path, ReadRule.FICHIER_ILLISIBLE, reason))
+    if size == 0:
+        return _unreadable(info, _empty(path))
+    if size > max_bytes:
+        return _unreadable(
+            info,
+            file_error(
+                path,
+                ReadRule.FICHIER_TROP_GROS,
+                f"{_mb(size)} Mo, au-delà de la taille maximale de {_mb(max_bytes)} Mo : "
+                "découpez-le en plusieurs fichiers",
+                value=str(size),
+            ),
+        )
+    try:
+        probe = probe_file(path, text=suffix == ".csv")
+    except OSError as exc:
+        return _unreadable(info, file_error(path, ReadRule.FICHIER_ILLISIBLE, _describe(exc)))
+    info.sha256 = probe.sha256
+    raw_rows: Iterator[RawRow]
+    if suffix == ".csv":
+        binary = binary_reason(probe)
+        if binary:
+            return _unreadable(info, file_error(path, ReadRule.FICHIER_ILLISIBLE, binary))
+        raw_rows = csv_rows(path, probe)
+    else:
+        try:
+            check_signature(path, probe)
+            _name, raw_rows = open_workbook(path, sheet)
+        except WorkbookUnreadable as exc:
+            rule = ReadRule.FICHIER_PROTEGE if exc.protected else ReadRule.FICHIER_ILLISIBLE
+            return _unreadable(info, file_error(path, rule, str(exc)))
+    return _start(info, raw_rows, text_only=suffix == ".csv")
+
+
+def _start(
+    info: InputFile, raw_rows: Iterator[RawRow], *, text_only: bool
+) -> tuple[InputFile, Iterator[RequestRow]]:
+    """Read the header row, match it, and look ahead for a first data row."""
+    path = info.path
+    header: list[str] | None = None
+    for _line, raw, _special in raw_rows:
+        texts = [to_text(v) for v in raw]
+        if any(texts):
+            header = texts
+            break
+    if header is None:
+        _close(raw_rows)
+        return _unreadable(info, _empty(path))
+    while header and not header[-1]:
+        header.pop()
+    info.headers = tuple(header)
+    match = match_headers(path, info.headers)
+    info.columns = match.columns
+    info.findings.extend(match.findings)
+    if info.unreadable:
+        _close(raw_rows)
+        return info, iter(())
+    builder = RowBuilder(info.headers, info.columns)
+    rows = _guarded(info, _built(builder, raw_rows, text_only), raw_rows)
+    first = next(rows, None)
+    if first is None:
+        if not info.unreadable:
+            info.findings.append(
+                file_warning(
+                    path,
+                    ReadRule.AUCUNE_LIGNE,
+                    "aucune ligne de demande sous la ligne d'en-tête : rien à traiter",
+                )
+            )
+        return info, iter(())
+    return info, itertools.chain((first,), rows)
+
+
+def _built(
+    builder: RowBuilder, raw_rows: Iterator[RawRow], text_only: bool
+) -> Iterator[RequestRow]:
+    build = builder.build
+    for line, raw, special in raw_rows:
+        row = build(line, raw, special, text_only=text_only)
+        if row is not None:
+            yield row
+
+
+def _guarded(
+    info: InputFile, rows: Iterator[RequestRow], raw_rows: Iterator[RawRow]
+) -> Iterator[RequestRow]:
+    """Stop on an unexpected failure half-way, recording it as a file-level error."""
+    try:
+        yield from rows
+    except Exception as exc:
+        info.findings.append(
+            file_error(
+                info.path,
+                ReadRule.FICHIER_ILLISIBLE,
+                f"lecture interrompue ({_describe(exc)}) : les lignes suivantes n'ont pas été lues",
+            )
+        )
+    finally:
+        _close(raw_rows)
+
+
+def _close(raw_rows: Iterator[RawRow]) -> None:
+    close = getattr(raw_rows, "close", None)
+    if close is not None:
+        close()
+
+
+def _unreadable(info: InputFile, finding: Finding) -> tuple[InputFile, Iterator[RequestRow]]:
+    info.findings.append(finding)
+    return info, iter(())
+
+
+def _unknown_extension(path: Path) -> Finding:
+    accepted = ", ".join(SUPPORTED_SUFFIXES)
+    hint = ""
+    if path.suffix.lower() == ".xls":
+        hint = " (format Excel 97-2003 : enregistrez-le depuis Excel au format .xlsx)"
+    return file_error(
+        path,
+        ReadRule.EXTENSION_INCONNUE,
+        f"extension « {path.suffix or '(aucune)'} » non prise en charge{hint} ; "
+        f"formats acceptés : {accepted}",
+        value=path.suffix,
+    )
+
+
+def _empty(path: Path) -> Finding:
+    return file_error(path, ReadRule.FICHIER_VIDE, "le fichier est vide (aucune ligne d'en-tête)")
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f}".replace(".", ",")
+
+
+_OS_ERRORS = {
+    errno.ENOENT: "fichier introuvable",
+    errno.EACCES: "accès refusé (droits insuffisants ou fichier ouvert par un autre programme)",
+    errno.EPERM: "accès refusé",
+    errno.EISDIR: "c'est un dossier, pas un fichier",
+}
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno in _OS_ERRORS:
+        return _OS_ERRORS[exc.errno]
+    return f"{type(exc).__name__} : {exc}" if str(exc) else type(exc).__name__
