@@ -643,7 +643,7 @@ def test_fault_connection_reset(
     with pytest.raises(requests.exceptions.ConnectionError) as raised:
         creer_jj(client(sim, "DIT").service)
     assert resets(raised.value)
-    assert len(admin(sim)) == created
+    assert len(admin(sim)) == created == int(FaultKind(kind).reaches_engine)
     assert sim.faults.history == [("CreerDemandeDIT", FaultKind(kind))]
     assert_alive(sim)
 
@@ -857,6 +857,18 @@ def test_tls_certificate_subject_must_match_dn_entreprise(
         "DmdKo",
         [codes.MSG_HABILITATION],
     )
+
+
+def test_tls_connection_reset(tls_simulator: RunningSimulator, pki: Path) -> None:
+    """An injected reset also reaches an HTTPS client as a TCP reset, after processing."""
+    before = len(tls_session(pki, "demo").get(tls_simulator.admin_url, timeout=10).json())
+    tls_simulator.faults.force("CreerDemandeDIT", FaultKind.RESET_AFTER)
+    service = client(tls_simulator, "DIT", tls_session(pki, "demo")).service
+    with pytest.raises(requests.exceptions.ConnectionError) as raised:
+        creer_jj(service)
+    assert resets(raised.value)
+    after = tls_session(pki, "demo").get(tls_simulator.admin_url, timeout=10).json()
+    assert len(after) == before + 1
 
 
 def test_tls_files_are_checked(simulator_factory: SimulatorFactory, pki: Path) -> None:

@@ -13,7 +13,7 @@ The draw is made under a lock from one ``random.Random``; with the same seed and
 same order of requests the same faults come back (concurrent clients make the order
 of requests, hence of draws, depend on scheduling).
 
-When each kind strikes, relative to the engine (see ``FaultKind.before_engine``):
+When each kind strikes, relative to the engine (see ``FaultKind.reaches_engine``):
 
 - ``latency``: ``latency_ms`` of extra delay, then a normal answer;
 - ``http-503``: HTTP 503 with no SOAP body, the request never reaches the engine;
@@ -48,9 +48,9 @@ class FaultKind(StrEnum):
     SERVER_FAULT = "server-fault"
 
     @property
-    def before_engine(self) -> bool:
-        """True when the request never reaches the engine (no demand can result)."""
-        return self in (FaultKind.LATENCY, FaultKind.HTTP_503, FaultKind.RESET_BEFORE)
+    def reaches_engine(self) -> bool:
+        """False when the request never reaches the engine (no demand can result)."""
+        return self not in (FaultKind.HTTP_503, FaultKind.RESET_BEFORE)
 
 
 ALL_KINDS: tuple[FaultKind, ...] = tuple(FaultKind)
