@@ -16,10 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from operator import itemgetter
+from typing import Any
 
 from pipeline.read_rules import ReadRule, column_letter
 from pipeline.records import CANONICAL_FIELDS, Finding, RequestRow, Severity
@@ -50,36 +51,66 @@ RawCell = object
 
 def to_text(value: object) -> str:
     """The text of one cell value as the user sees it (trimmed)."""
-    if isinstance(value, str):
-        return value.strip()
+    convert = _CONVERTERS.get(value.__class__)
+    if convert is not None:
+        return convert(value)
     if value is None:
         return ""
+    if isinstance(value, str):
+        return value.strip()
     if isinstance(value, bool):
-        return "VRAI" if value else "FAUX"
+        return _bool_text(value)
     if isinstance(value, float):
         return _float_text(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0, 0):
-            return value.date().isoformat()
-        return value.strftime("%Y-%m-%d %H:%M" if not value.second else "%Y-%m-%d %H:%M:%S")
+        return _datetime_text(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dt.time):
-        return value.strftime("%H:%M" if not value.second else "%H:%M:%S")
+        return _time_text(value)
     return str(value).strip()
 
 
+def _bool_text(value: bool) -> str:
+    return "VRAI" if value else "FAUX"
+
+
 def _float_text(value: float) -> str:
-    if value != value or value in (float("inf"), float("-inf")):
-        return str(value)
     if value.is_integer():
         return str(int(value))
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
     text = format(value, f".{EXCEL_MAX_DIGITS}g")
     if "e" in text:
         text = format(Decimal(text), "f")
     return text
+
+
+def _datetime_text(value: dt.datetime) -> str:
+    if not (value.hour or value.minute or value.second or value.microsecond):
+        return value.date().isoformat()
+    return value.strftime("%Y-%m-%d %H:%M" if not value.second else "%Y-%m-%d %H:%M:%S")
+
+
+def _time_text(value: dt.time) -> str:
+    return value.strftime("%H:%M" if not value.second else "%H:%M:%S")
+
+
+# Exact-type fast paths of to_text (calamine gives these types only). Dates repeat a
+# lot in a file: cached, they cost one lookup and share one string per date.
+_CONVERTERS: dict[type, Callable[[Any], str]] = {
+    str: str.strip,
+    float: _float_text,
+    int: str,
+    bool: _bool_text,
+    dt.date: functools.lru_cache(maxsize=4096)(dt.date.isoformat),
+    dt.datetime: _datetime_text,
+    dt.time: _time_text,
+    dt.timedelta: str,
+}
+_STR = str
 
 
 @functools.lru_cache(maxsize=4096)
@@ -132,9 +163,6 @@ def _zeros_finding(
     )
 
 
-# What to check on one field's value, cheap tests first (this runs for every row):
-# (field, column index, header, zero width or 0, fewest digits, identifier?, date?)
-_FieldRule = tuple[str, int, str, int, int, bool, bool]
 _NUMBER_START = frozenset("0123456789+-")
 
 
@@ -158,17 +186,13 @@ class RowBuilder:
         self._field_of = {index: field for field, index in columns.items()}
         # Missing fields read the '' appended after the last cell.
         self._pick = itemgetter(*(columns.get(f, self.width) for f in CANONICAL_FIELDS))
-        self._rules: tuple[_FieldRule, ...] = tuple(
-            (
-                field,
-                index,
-                self.headers[index],
-                *ZERO_PADDED.get(field, (0, 0)),
-                field in IDENTIFIER_FIELDS,
-                field in DATE_FIELDS,
-            )
-            for field, index in columns.items()
-            if field in ZERO_PADDED or field in IDENTIFIER_FIELDS or field in DATE_FIELDS
+        present = [(f, i) for f, i in columns.items()]
+        self._dates = tuple(f for f, _ in present if f in DATE_FIELDS)
+        self._identifiers = tuple(
+            (f, i, self.headers[i]) for f, i in present if f in IDENTIFIER_FIELDS
+        )
+        self._zeros = tuple(
+            (f, i, self.headers[i], *ZERO_PADDED[f]) for f, i in present if f in ZERO_PADDED
         )
 
     def build(
@@ -184,9 +208,13 @@ class RowBuilder:
         ``text_only``: every raw value is a ``str`` (CSV), a faster path.
         """
         if text_only:
-            texts = list(map(str.strip, raw))  # type: ignore[arg-type]
+            texts = list(map(_STR.strip, raw))  # type: ignore[arg-type]
         else:
-            texts = [v.strip() if v.__class__ is str else to_text(v) for v in raw]
+            convert = _CONVERTERS.get
+            texts = [
+                v.strip() if v.__class__ is _STR else (convert(v.__class__) or to_text)(v)
+                for v in raw
+            ]
         if special:
             for index, cell in special.items():
                 if index >= len(texts):
@@ -206,24 +234,22 @@ class RowBuilder:
         cells = tuple(texts)
         texts.append("")
         values = dict(zip(CANONICAL_FIELDS, self._pick(texts), strict=True))
-        for field, index, header, full, fewest, identifier, date in self._rules:
+        for field in self._dates:
             value = values[field]
-            if not value:
-                continue
-            if date:
-                if not (len(value) == 10 and value[4] == "-"):
-                    values[field] = iso_date(value)
-                continue
-            size = len(value)
+            if value and not (len(value) == 10 and value[4] == "-"):
+                values[field] = iso_date(value)
+        for field, index, header in self._identifiers:
+            value = values[field]
             if (
-                identifier
+                value
                 and value[0] in _NUMBER_START
-                and (size > EXCEL_MAX_DIGITS or "e" in value or "E" in value)
+                and (len(value) > EXCEL_MAX_DIGITS or "e" in value or "E" in value)
                 and _is_rounded(value, raw[index] if index < len(raw) else value)
             ):
                 findings.append(_rounded_finding(field, header, value, line))
-                continue
-            if fewest <= size < full and value.isdigit() and value.isascii():
+        for field, index, header, full, fewest in self._zeros:
+            value = values[field]
+            if fewest <= len(value) < full and value.isdigit() and value.isascii():
                 padded = value.zfill(full)
                 raw_value = raw[index] if index < len(raw) else value
                 findings.append(_zeros_finding(field, header, value, padded, raw_value, line))

@@ -11,6 +11,7 @@ gives its value to its top-left cell only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from python_calamine import CalamineSheet, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
@@ -56,19 +57,25 @@ def _encrypted(path: Path) -> bool:
 
 
 def open_workbook(path: Path, sheet: str) -> tuple[str, Iterator[RawRow]]:
-    """(name of the sheet read, its rows with Excel row numbers); raises WorkbookUnreadable."""
-    try:
-        with CalamineWorkbook.from_path(str(path)) as workbook:
-            name = _pick_sheet(workbook, sheet)
-            data = workbook.get_sheet_by_name(name)
-    except (WorkbookUnreadable, KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException as exc:  # calamine errors, and pyo3 panics (BaseException)
-        raise WorkbookUnreadable(f"classeur illisible ou corrompu ({exc})") from exc
-    try:
-        specials = special_cells(path, name)
-    except Exception:  # best effort: the values calamine read stay usable
-        specials = {}
+    """(name of the sheet read, its rows with Excel row numbers); raises WorkbookUnreadable.
+
+    calamine releases the GIL while it parses the sheet, so the XML scan for error
+    cells runs meanwhile in a helper thread.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-scan") as pool:
+        try:
+            with CalamineWorkbook.from_path(str(path)) as workbook:
+                name = _pick_sheet(workbook, sheet)
+                scan = pool.submit(special_cells, path, name)
+                data = workbook.get_sheet_by_name(name)
+        except (WorkbookUnreadable, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # calamine errors, and pyo3 panics (BaseException)
+            raise WorkbookUnreadable(f"classeur illisible ou corrompu ({exc})") from exc
+        try:
+            specials = scan.result()
+        except Exception:  # best effort: the values calamine read stay usable
+            specials = {}
     return name, _rows(data, specials)
 
 
