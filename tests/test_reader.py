@@ -586,3 +586,36 @@ def test_original_file_is_never_modified(tmp_path: Path) -> None:
         _info, rows = read(path)
         assert rows
         assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+def test_lone_formula_row_is_still_reported(tmp_path: Path) -> None:
+    """A row holding nothing but an uncomputed formula is reported, not skipped as blank."""
+    path = write_xlsx(tmp_path / "lone.xlsx", [HEADER, ROW, [None, None, None, "=1+1"]])
+    _info, rows = read(path)
+    assert [r.line for r in rows] == [2, 3]
+    assert rules(rows[1].findings) == ["FORMULE_SANS_VALEUR"]
+    assert rows[1].findings[0].field == "CodeMotifIntervention"
+
+
+def test_sheet_can_be_named_by_the_caller(tmp_path: Path) -> None:
+    """``sheet=`` picks another sheet by name (case and accents ignored)."""
+    workbook = Workbook()
+    first = workbook.active
+    assert first is not None
+    first.title = "Demandes"
+    first.append(["rien"])
+    other = workbook.create_sheet("Dépôt Avril")
+    other.append(HEADER)
+    other.append(ROW)
+    path = tmp_path / "named.xlsx"
+    workbook.save(path)
+    info, rows = read(path, sheet="depot avril")
+    assert not info.findings and len(rows) == 1
+
+
+def test_short_csv_rows_are_padded(tmp_path: Path) -> None:
+    """A CSV record with fewer cells than headers gets empty cells, one per header."""
+    path = write_csv(tmp_path / "short.csv", [[*HEADER, "NomContact"], ROW[:3]])
+    _info, rows = read(path)
+    assert rows[0].cells == (*ROW[:3], "", "", "")
+    assert rows[0].values["DateRdv"] == ""
