@@ -19,6 +19,7 @@ and reported only through ``on_outcome``; the returned mapping keeps the first.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -30,7 +31,7 @@ from fractions import Fraction
 from types import TracebackType
 
 import structlog
-from pyrate_limiter import Duration, InMemoryBucket, Limiter, Rate
+from pyrate_limiter import InMemoryBucket, Limiter, Rate, RateItem
 
 from pipeline.client import CallRecord, OmegaClient
 from pipeline.config import Settings
@@ -38,19 +39,52 @@ from pipeline.dialogue import RowDialogue
 from pipeline.journal import ClaimKind, Job, Journal, idempotency_key
 from pipeline.records import Finding, RowOutcome, Status
 
-__all__ = ["CircuitBreaker", "Executor", "Job", "build_limiter", "idempotency_key"]
+__all__ = ["CircuitBreaker", "Executor", "Job", "RateGate", "build_limiter", "idempotency_key"]
 
 log = structlog.get_logger("dit_batch.executor")
 
 
 def build_limiter(rate_per_s: float) -> Limiter:
-    """A limiter allowing ``rate_per_s`` permits per sliding second (fractions allowed).
+    """A limiter allowing ``rate_per_s`` calls per second, evenly spaced.
 
-    2.5/s becomes 5 per 2 s; the permits of a window may be taken at once (burst).
+    Two pyrate-limiter rates (a window of N ms admits a new item when fewer than the
+    limit were recorded in the last N + 1 milliseconds, hence the ``- 1``):
+
+    - pace: ``k`` permits per ``k * 1000 / rate_per_s`` ms, ``k`` = ceil(rate_per_s / 100)
+      (one every 20 ms at 50/s), so no burst of a whole second's permits that network
+      jitter could push into the next second as OMEGA counts them;
+    - cap: never more than ``rate_per_s`` (2.5/s: 5 per 2 s) in any sliding window, with
+      one millisecond to spare.
     """
+    group = max(1, math.ceil(rate_per_s / 100))
+    pace_ms = max(2, round(group * 1000 / rate_per_s))
     fraction = Fraction(rate_per_s).limit_denominator(1000)
-    rate = Rate(fraction.numerator, Duration.SECOND * fraction.denominator)
-    return Limiter(InMemoryBucket([rate]), buffer_ms=1)
+    cap = Rate(fraction.numerator, fraction.denominator * 1000)
+    rates = [Rate(group, pace_ms - 1), cap] if group < fraction.numerator else [cap]
+    return Limiter(InMemoryBucket(rates), buffer_ms=1)
+
+
+class RateGate:
+    """Blocks until the shared limiter grants one permit, stamped with the real time.
+
+    pyrate-limiter's own blocking wait re-submits the permit with its *planned* time
+    after sleeping, so a late wake-up is counted earlier than the call really went out.
+    Here every attempt is a non-blocking acquisition at the current time and the wait
+    in between is the bucket's own estimate: the limit holds in real time. Waits are
+    real (time.sleep): the rate limit is about the wall clock, whatever sleep the
+    client's retries are given.
+    """
+
+    def __init__(self, rate_per_s: float) -> None:
+        self.limiter = build_limiter(rate_per_s)
+        (self._bucket,) = self.limiter.buckets()
+
+    def __call__(self, operation: str = "") -> None:
+        while not self.limiter.try_acquire("omega", blocking=False):
+            now: int = self._bucket.now()  # type: ignore[no-untyped-call]
+            wait_ms = self._bucket.waiting(RateItem("omega", now))
+            wait_s = (wait_ms if isinstance(wait_ms, int) else 1) / 1000
+            time.sleep(max(0.0002, wait_s - 0.0008))  # wake just before the permit frees
 
 
 class CircuitBreaker:
@@ -119,7 +153,7 @@ class Executor:
         self.client_factory = client_factory
         self.on_call = on_call
         self.run_id = f"{clock():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        self.limiter = build_limiter(settings.execution.rate_per_s)
+        self.gate = RateGate(settings.execution.rate_per_s)
         self.breaker = CircuitBreaker(settings.execution.breaker_threshold)
         self._clients: dict[int, OmegaClient] = {}
         self._lock = threading.Lock()
@@ -174,7 +208,7 @@ class Executor:
 
     def acquire(self, operation: str) -> None:
         """Block until the global rate limit allows one more call (the clients' before_call)."""
-        self.limiter.try_acquire("omega")
+        self.gate(operation)
 
     def close(self) -> None:
         self._close_clients()

@@ -20,7 +20,6 @@ from execution_support import (
     reuse_harness,
     row,
 )
-from pyrate_limiter import Duration
 
 from pipeline.client import CallRecord
 from pipeline.executor import Executor, build_limiter
@@ -301,11 +300,15 @@ def test_every_http_attempt_takes_a_rate_limit_permit(h: Harness) -> None:
     assert len(permits) == len(h.ops()) == 7
 
 
-def test_limiter_allows_fractional_rates() -> None:
-    """2.5 calls/s is expressed as 5 permits per 2 s sliding window."""
-    (bucket,) = build_limiter(2.5).buckets()
-    (rate,) = bucket.rates
-    assert (rate.limit, rate.interval) == (5, 2 * Duration.SECOND)
+def test_limiter_paces_calls_evenly_under_the_cap() -> None:
+    """50/s is one call per 20 ms, at most 50 per second; 2.5/s is 1 per 400 ms, 5 per 2 s."""
+    for rate_per_s, expected in (
+        (50.0, [(1, 19), (50, 1000)]),
+        (2.5, [(1, 399), (5, 2000)]),
+        (0.5, [(1, 2000)]),
+    ):
+        (bucket,) = build_limiter(rate_per_s).buckets()
+        assert [(r.limit, r.interval) for r in bucket.rates] == expected
 
 
 def test_unexpected_error_in_one_row_does_not_stop_the_others(h: Harness) -> None:
