@@ -15,6 +15,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,8 @@ class SimulatorSettings:
     latency_ms: int = 0
     fault_rate: float = 0.0
     capacity_per_slot: int = 2
+    closed: bool = False
+    maintenance: bool = False
     suppliers: tuple[Supplier, ...] = ()
 
 
@@ -195,6 +198,13 @@ def _check(s: Settings) -> None:
             f"[execution] slot_policy : {s.execution.slot_policy!r} inconnue "
             f"(attendu : {', '.join(SLOT_POLICIES)})"
         )
+    if s.simulator.today:
+        try:
+            date.fromisoformat(s.simulator.today)
+        except ValueError as exc:
+            raise ConfigError(
+                f"[simulator] today : {s.simulator.today!r} n'est pas une date AAAA-MM-JJ"
+            ) from exc
     if not s.omega.uses_simulator:
         missing = [k for k in ("dn_entreprise", "numero_cad", "login") if not getattr(s.omega, k)]
         if missing:
