@@ -219,7 +219,7 @@ class Journal:
                 )
             self._conn.executescript(_SCHEMA)
             self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"Journal {path} inutilisable : {exc}") from exc
 
     # ----- lifecycle ----------------------------------------------------------------

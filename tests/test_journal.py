@@ -232,3 +232,11 @@ def test_unknown_schema_version_is_a_french_error(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(JournalError, match="version de schéma 99"):
         Journal(path, clock=FakeClock())
+
+
+def test_unusable_journal_path_is_a_french_error(tmp_path: Path) -> None:
+    """A journal path under a regular file gives JournalError, not a traceback."""
+    blocker = tmp_path / "fichier"
+    blocker.write_text("x")
+    with pytest.raises(JournalError, match="inutilisable"):
+        Journal(blocker / "journal.sqlite3", clock=FakeClock())
