@@ -9,8 +9,10 @@
         | P DatePlageH --> AccepterRdv(requested date and slot)
         | P ListeDP --> policy "premier-creneau": AccepterRdv(first slot offered); taken
           meanwhile: the next one, then DemanderPrecSuiv(SUIV) for more; after
-          ``max_slot_tries`` AccepterRdv: AbandonnerRdv (DATE_DEMANDEE at the requested
-          date). Policy "date-demandee": AbandonnerRdv at once.
+          ``max_slot_tries`` AccepterRdv: ProposerDatePlage(requested date and slot)
+          (each AccepterRdv moved OMEGA's Date Demandée, spec 2.1.2) then AbandonnerRdv:
+          DATE_DEMANDEE at the requested date. Policy "date-demandee": AbandonnerRdv at
+          once (it still confirms the requested slot itself when OMEGA says DatePlageH).
 
 Journal steps (see pipeline/journal.py): ``verified`` after the receivability answer;
 ``create_sent`` before CreerDemandeDIT; ``created`` with the NumeroDemande; ``slot``
