@@ -240,7 +240,7 @@ class Executor:
             )
             return dialogue.run(claim.record)
         except Exception as exc:  # one broken row must not stop the others
-            log.exception("row_failed", key=job.key, source=job.source, line=job.line)
+            log.exception("row_failed", idempotency_key=job.key, source=job.source, line=job.line)
             return RowOutcome(
                 Status.ERREUR_TECHNIQUE,
                 processed_at=self._now(),
@@ -292,7 +292,7 @@ class Executor:
     def _log_outcome(job: Job, outcome: RowOutcome) -> None:
         log.info(
             "row_outcome",
-            key=job.key,
+            idempotency_key=job.key,
             source=job.source,
             line=job.line,
             status=outcome.status.value,

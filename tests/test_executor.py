@@ -329,6 +329,7 @@ def test_logs_one_event_per_call_and_per_row_without_personal_data(h: Harness) -
     assert len(calls) == 3 and len(rows) == 2
     assert {"operation", "duration_ms", "outcome", "code_retour", "attempts"} <= set(calls[0])
     assert {r["status"] for r in rows} == {"DATE_DEMANDEE", "NON_RECEVABLE"}
+    assert {r["idempotency_key"] for r in rows} == {"LG-1", "LG-2"}
     text = repr(logs)
     for personal in ("Client Test", "0102030405", "21000000000001", PCE_UNKNOWN):
         assert personal not in text
