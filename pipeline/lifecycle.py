@@ -57,6 +57,11 @@ class Candidate:
         return not self.skip_reason
 
 
+def _is_hidden(name: str) -> bool:
+    """Dot files (``.gitkeep``, ``.DS_Store``) are not business files: silently ignored."""
+    return name.startswith(".") and not name.startswith(".~lock.")
+
+
 def is_temporary_name(name: str) -> bool:
     lowered = name.lower()
     return lowered.startswith(_TEMP_PREFIXES) or lowered.endswith(_TEMP_SUFFIXES)
@@ -75,7 +80,7 @@ def scan_input(
     found: list[Candidate] = []
     current = now()
     for path in sorted(input_dir.iterdir(), key=lambda p: p.name):
-        if not path.is_file():
+        if not path.is_file() or _is_hidden(path.name):
             continue
         if is_temporary_name(path.name):
             found.append(Candidate(path, "fichier temporaire ou verrou, ignoré"))

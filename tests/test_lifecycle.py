@@ -27,6 +27,7 @@ def test_scan_skips_lock_temporary_and_fresh_files(tmp_path: Path) -> None:
     _touch(tmp_path / "~$b.xlsx")
     _touch(tmp_path / "c.xlsx.part")
     _touch(tmp_path / "fresh.csv", age_s=5)
+    _touch(tmp_path / ".gitkeep")
     (tmp_path / "rejetes").mkdir()
     now = (tmp_path / "b.xlsx").stat().st_mtime + 3600
     found = lifecycle.scan_input(tmp_path, stable_after_s=60, now=lambda: now)

@@ -1,0 +1,353 @@
+"""One nightly run: read, validate, execute and report every ready file of ``input/``.
+
+This is the orchestrator behind ``run_batch.py``: it wires the stages together and
+owns the run's lifecycle (deferred rows first, then each file in name order, archive
+or reject), but holds no business rule of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import structlog
+
+from pipeline import lifecycle
+from pipeline.config import Settings
+from pipeline.contract import field_max_lengths
+from pipeline.executor import Executor
+from pipeline.journal import Job, Journal, idempotency_key
+from pipeline.progress import Progress
+from pipeline.reader import InputFile, open_input
+from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status
+from pipeline.referential import load_referential
+from pipeline.report import RunInfo, write_resubmission, write_results
+from pipeline.validator import FileValidator
+
+log = structlog.get_logger("dit_batch.run")
+
+LIMIT_DETAIL = "Non traitée : limite --limit atteinte ; le fichier reste dans input/"
+
+
+@dataclass
+class FileSummary:
+    """What one input file (or one group of deferred rows) became."""
+
+    name: str
+    rows: int = 0
+    counts: Counter[Status] = field(default_factory=Counter)
+    output: Path | None = None
+    resubmission: Path | None = None
+    moved_to: Path | None = None
+    error: str = ""
+    deferred: int = 0  # rows REPORTEE because OMEGA was unavailable (not because of --limit)
+
+    def count(self, outcomes: list[RowOutcome]) -> None:
+        self.counts.update(o.status for o in outcomes)
+        self.deferred += sum(
+            1 for o in outcomes if o.status is Status.REPORTEE and o.detail != LIMIT_DETAIL
+        )
+
+
+@dataclass
+class RunSummary:
+    started_at: datetime
+    endpoint: str
+    dry_run: bool
+    files: list[FileSummary] = field(default_factory=list)
+    left_for_later: list[tuple[str, str]] = field(default_factory=list)
+    unexpected_errors: int = 0
+
+    def total(self, status: Status) -> int:
+        return sum(f.counts[status] for f in self.files)
+
+
+def run_clock(settings: Settings) -> Callable[[], datetime]:
+    """The run's clock: the real one, or, against the built-in simulator with a fixed
+    ``[simulator] today``, that day at the current time, so the whole run (validation
+    of dates, archive folder, the simulator's calendar) lives on one consistent date."""
+    fixed = settings.simulator.today if settings.omega.uses_simulator else ""
+    if not fixed:
+        return datetime.now
+    day = date.fromisoformat(fixed)
+
+    def clock() -> datetime:
+        return datetime.combine(day, datetime.now().time())
+
+    return clock
+
+
+class BatchRun:
+    """Processes the input folder once. Clock and progress are injected."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        dry_run: bool = False,
+        limit: int | None = None,
+        retry_unknown: bool = False,
+        clock: Callable[[], datetime] | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings
+        self.dry_run = dry_run
+        self.remaining = limit
+        self.retry_unknown = retry_unknown
+        self.clock = clock or run_clock(settings)
+        self.progress = progress
+        self.referential = load_referential(settings.paths.referential_dir)
+        self.max_lengths = field_max_lengths()
+        self._executor: Executor | None = None
+
+    # ----- the run -----------------------------------------------------------------
+    def execute(self) -> RunSummary:
+        started = self.clock()
+        endpoint = "aucun (simulation)" if self.dry_run else self.settings.omega.url
+        summary = RunSummary(started, endpoint, self.dry_run)
+        candidates = lifecycle.scan_input(
+            self.settings.paths.input_dir,
+            stable_after_s=self.settings.input.stable_after_s,
+            now=time.time,
+        )
+        for candidate in candidates:
+            if not candidate.ready:
+                summary.left_for_later.append((candidate.path.name, candidate.skip_reason))
+                log.info(
+                    "file_left_for_later", file=candidate.path.name, reason=candidate.skip_reason
+                )
+        ready = [c.path for c in candidates if c.ready]
+        with ExitStack() as stack:
+            if not self.dry_run:
+                base_url = self._start_endpoint(stack)
+                summary.endpoint = base_url
+                journal = stack.enter_context(
+                    Journal(self.settings.paths.journal, clock=self.clock)
+                )
+                self._executor = Executor(
+                    self.settings,
+                    journal,
+                    base_url,
+                    clock=self.clock,
+                    retry_unknown=self.retry_unknown,
+                    on_outcome=self._on_outcome,
+                )
+                summary.files.extend(self._run_deferred())
+            for path in ready:
+                summary.files.append(self._run_file_guarded(path, summary))
+        return summary
+
+    def _start_endpoint(self, stack: ExitStack) -> str:
+        omega = self.settings.omega
+        if omega.uses_simulator:
+            from pipeline.simulator import start_simulator
+
+            simulator = stack.enter_context(start_simulator(self.settings))
+            log.info("simulator_started", base_url=simulator.base_url)
+            return str(simulator.base_url)
+        return omega.url.rstrip("/")
+
+    def _on_outcome(self, job: Job, outcome: RowOutcome) -> None:
+        if self.progress is not None:
+            self.progress.advance(1, status=outcome.status.value)
+
+    # ----- deferred rows of earlier runs ------------------------------------------
+    def _run_deferred(self) -> list[FileSummary]:
+        assert self._executor is not None
+        jobs = self._executor.deferred_jobs()
+        if not jobs:
+            return []
+        log.info("deferred_rows_resumed", rows=len(jobs))
+        by_source: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_source.setdefault(job.source, []).append(job)
+        summaries = []
+        for source, group in sorted(by_source.items()):
+            started = self.clock()
+            if self.progress is not None:
+                self.progress.start_file(f"{source} (reprise)", len(group))
+            outcomes = self._executor.run(group)
+            if self.progress is not None:
+                self.progress.finish_file()
+            rows = [
+                RequestRow(
+                    job.line, tuple(job.values.get(c, "") for c in CANONICAL_FIELDS), job.values
+                )
+                for job in sorted(group, key=lambda j: j.line)
+            ]
+            keyed = {j.line: j.key for j in group}
+            results = [(row, outcomes[keyed[row.line]]) for row in rows]
+            info = self._run_info(f"{source} (reprise)", group[0].file_sha256, started)
+            stem = f"{Path(source).stem}_reprise"
+            summary = FileSummary(f"{source} (reprise des lignes reportées)", len(rows))
+            summary.count([o for _, o in results])
+            summary.output = write_results(
+                self.settings.paths.output_dir,
+                CANONICAL_FIELDS,
+                results,
+                info,
+                stem=stem,
+                now=self.clock(),
+            )
+            summary.resubmission = write_resubmission(
+                self.settings.paths.output_dir,
+                CANONICAL_FIELDS,
+                results,
+                info,
+                stem=stem,
+                now=self.clock(),
+            )
+            summaries.append(summary)
+        return summaries
+
+    # ----- one file ---------------------------------------------------------------
+    def _run_file_guarded(self, path: Path, run: RunSummary) -> FileSummary:
+        try:
+            return self._run_file(path)
+        except Exception as exc:  # one broken file must not stop the others
+            run.unexpected_errors += 1
+            log.exception("file_failed", file=path.name)
+            return FileSummary(
+                path.name,
+                error=f"erreur inattendue ({type(exc).__name__}) : fichier laissé dans input/, "
+                "voir le journal d'exécution",
+            )
+
+    def _run_file(self, path: Path) -> FileSummary:
+        started = self.clock()
+        max_bytes = int(self.settings.input.max_file_mb * 1024 * 1024)
+        input_file, row_iter = open_input(path, max_bytes=max_bytes)
+        summary = FileSummary(path.name)
+        info = self._run_info(path.name, input_file.sha256, started)
+        output_dir = self.settings.paths.output_dir
+        if input_file.unreadable:
+            summary.error = "; ".join(f.message for f in input_file.findings if f.is_error)
+            summary.output = write_results(
+                output_dir,
+                input_file.headers,
+                [],
+                info,
+                file_findings=input_file.findings,
+                stem=path.stem,
+                now=self.clock(),
+            )
+            if not self.dry_run:
+                summary.moved_to = lifecycle.reject(path, self.settings.paths.input_dir)
+            log.warning("file_rejected", file=path.name, reason=summary.error)
+            return summary
+
+        rows, values = self._validate(input_file, row_iter)
+        summary.rows = len(rows)
+        if self.progress is not None:
+            self.progress.start_file(path.name, len(rows))
+        outcomes, complete = self._outcomes(input_file, rows, values)
+        if self.progress is not None:
+            self.progress.finish_file()
+        results = list(zip(rows, outcomes, strict=True))
+        summary.count(outcomes)
+        info = self._run_info(path.name, input_file.sha256, started)
+        summary.output = write_results(
+            output_dir,
+            input_file.headers,
+            results,
+            info,
+            file_findings=input_file.findings,
+            stem=path.stem,
+            now=self.clock(),
+        )
+        summary.resubmission = write_resubmission(
+            output_dir, input_file.headers, results, info, stem=path.stem, now=self.clock()
+        )
+        if not self.dry_run and complete:
+            summary.moved_to = lifecycle.archive(
+                path, self.settings.paths.archive_dir, self.clock()
+            )
+        log.info(
+            "file_done",
+            file=path.name,
+            rows=summary.rows,
+            counts={s.value: n for s, n in summary.counts.items()},
+        )
+        return summary
+
+    def _validate(
+        self, input_file: InputFile, row_iter: Iterator[RequestRow]
+    ) -> tuple[list[RequestRow], list[dict[str, str]]]:
+        validator = FileValidator(
+            self.referential,
+            today=self.clock().date(),
+            version=self.settings.omega.version,
+            max_lengths=self.max_lengths,
+        )
+        rows: list[RequestRow] = []
+        values: list[dict[str, str]] = []
+        for row in row_iter:
+            row.findings.extend(validator.check(row))
+            rows.append(row)
+            values.append(validator.cleaned_values(row))
+        return rows, values
+
+    def _outcomes(
+        self, input_file: InputFile, rows: list[RequestRow], values: list[dict[str, str]]
+    ) -> tuple[list[RowOutcome], bool]:
+        """One outcome per row, in row order; False when --limit left rows unprocessed."""
+        now = self.clock().isoformat(timespec="seconds")
+        outcomes: list[RowOutcome | None] = [None] * len(rows)
+        jobs: list[tuple[int, Job]] = []
+        complete = True
+        for i, (row, vals) in enumerate(zip(rows, values, strict=True)):
+            if row.has_errors:
+                errors = [f for f in row.findings if f.is_error]
+                detail = "; ".join(f.describe() for f in errors)
+                if self.dry_run or self._executor is None:
+                    outcomes[i] = RowOutcome(
+                        Status.REJET_VALIDATION, processed_at=now, detail=detail
+                    )
+                else:
+                    job = self._job(input_file, row, vals)
+                    outcomes[i] = self._executor.record_rejected(job, errors)
+                self._advance(outcomes[i])
+                continue
+            if self.remaining is not None and self.remaining <= 0:
+                outcomes[i] = RowOutcome(Status.REPORTEE, processed_at=now, detail=LIMIT_DETAIL)
+                complete = False
+                self._advance(outcomes[i])
+                continue
+            if self.remaining is not None:
+                self.remaining -= 1
+            if self.dry_run or self._executor is None:
+                outcomes[i] = RowOutcome(Status.VALIDE, processed_at=now)
+                self._advance(outcomes[i])
+            else:
+                jobs.append((i, self._job(input_file, row, vals)))
+        if jobs:
+            assert self._executor is not None
+            by_key = self._executor.run(job for _, job in jobs)
+            for i, job in jobs:
+                outcomes[i] = by_key[job.key]
+        return [o for o in outcomes if o is not None], complete
+
+    def _advance(self, outcome: RowOutcome | None) -> None:
+        if self.progress is not None and outcome is not None:
+            self.progress.advance(1, status=outcome.status.value)
+
+    @staticmethod
+    def _job(input_file: InputFile, row: RequestRow, values: dict[str, str]) -> Job:
+        key = idempotency_key(values, input_file.sha256, row.line)
+        return Job(key, input_file.path.name, input_file.sha256, row.line, values)
+
+    def _run_info(self, name: str, sha256: str, started: datetime) -> RunInfo:
+        return RunInfo(
+            file_name=name,
+            sha256=sha256,
+            started_at=started,
+            finished_at=self.clock(),
+            endpoint="aucun (simulation)" if self.dry_run else self.settings.omega.url,
+            version=self.settings.omega.version,
+            dry_run=self.dry_run,
+        )
