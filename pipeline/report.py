@@ -77,13 +77,38 @@ FAMILY_COLOURS: dict[Family, str] = {
 }
 FAMILY_ADVICE: dict[Family, str] = {
     Family.DONE: "Rien à faire.",
-    Family.TO_FIX: "Corriger la ligne (voir Anomalies / MessageRetour) puis la renvoyer "
-    "avec le fichier « à resoumettre ».",
-    Family.TO_RETRY: "Rien à corriger : reportée, elle repart seule au prochain passage ; "
-    "en erreur technique, la renvoyer avec le fichier « à resoumettre ».",
+    Family.TO_FIX: "Corriger la cause indiquée (Anomalies, Résultat, MessageRetour) ; les lignes "
+    "rejetées ou refusées sont reprises dans le fichier « à resoumettre ».",
+    Family.TO_RETRY: "Rien à corriger : une ligne reportée repart seule au prochain passage ; "
+    "une erreur technique se renvoie avec le fichier « à resoumettre ».",
     Family.TO_CHECK: "Vérifier la demande dans le suivi des demandes OMEGA avant toute action : "
-    "ne pas la renvoyer à l'aveugle.",
+    "ne jamais la renvoyer à l'aveugle.",
 }
+# What to do about each status, in the words of the business teams (Synthèse, docs).
+STATUS_ADVICE: dict[Status, str] = {
+    Status.RDV_PROGRAMME: "Rien à faire : le rendez-vous est pris (DateRdvProgrammee, "
+    "PlageRdvProgrammee, HeureMin-HeureMax).",
+    Status.DATE_DEMANDEE: "Rien à faire : OMEGA a enregistré la demande à la date demandée ; "
+    "le technicien contactera le client pour l'heure.",
+    Status.PRISE_EN_COMPTE: "Rien à faire : la demande est enregistrée dans OMEGA (NumeroDemande).",
+    Status.REJET_VALIDATION: "Rien n'a été envoyé. Corriger la ligne selon la colonne Anomalies, "
+    "puis la renvoyer avec le fichier « à resoumettre ».",
+    Status.NON_RECEVABLE: "OMEGA juge la demande non recevable pour ce PCE (voir Résultat et "
+    "MessageRetour) : vérifier le PCE, l'intervention et le motif ; ne pas la renvoyer telle "
+    "quelle.",
+    Status.REFUS_OMEGA: "Corriger les données signalées dans MessageRetour, puis renvoyer la "
+    "ligne avec le fichier « à resoumettre ».",
+    Status.REPORTEE: "Rien à faire : la ligne sera envoyée automatiquement au prochain passage "
+    "(ne pas redéposer le fichier).",
+    Status.A_VERIFIER: "La demande existe peut-être : la chercher dans le suivi des demandes "
+    "OMEGA (PCE, ReferenceDemande) avant toute action ; ne jamais la renvoyer à l'aveugle.",
+    Status.ERREUR_TECHNIQUE: "Rien à corriger : renvoyer la ligne avec le fichier « à "
+    "resoumettre » ; prévenir l'exploitation si l'erreur se répète.",
+    Status.DEJA_TRAITEE: "Rien à faire : ligne déjà envoyée lors d'un passage précédent "
+    "(voir NumeroDemande), elle n'a pas été renvoyée.",
+    Status.VALIDE: "Simulation : la ligne est correcte et sera envoyée lors d'un passage normal.",
+}
+_CHART_ROWS = 20  # blank rows left under the status table for the chart
 _SEVERITY_COLOURS = {Severity.ERROR: "FFC7CE", Severity.WARNING: "FFEB9C"}
 _INPUT_HEADER_COLOUR = "D9D9D9"
 _RESULT_HEADER_COLOUR = "9BC2E6"
@@ -532,8 +557,13 @@ class _Summary:
 
     def write(self) -> None:
         ws, run, r = self.ws, self.run, self.r
-        for letter, width in zip("ABCDE", (24, 44, 10, 14, 80), strict=True):
-            _untyped(ws).column_dimensions[letter].width = width
+        sheet = _untyped(ws)
+        for letter, width in zip("ABCDE", (22, 66, 10, 14, 90), strict=True):
+            sheet.column_dimensions[letter].width = width
+        sheet.page_setup.orientation = "landscape"  # printed: one page wide
+        sheet.page_setup.fitToWidth = 1
+        sheet.page_setup.fitToHeight = 0
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
         c = self.cell("Synthèse du traitement")
         c.font = Font(bold=True, size=14)
         ws.append([c])
@@ -568,16 +598,20 @@ class _Summary:
             for f in self.file_findings:
                 self.append(f.severity.value, f.describe(), fill=_SEVERITY_COLOURS[f.severity])
         self.title("Lignes par statut")
-        header = self.append("Statut", "Résultat", "Lignes", "Famille", bold=True)
+        header = self.append("Statut", "Résultat", "Lignes", "Famille", "Que faire", bold=True)
         for status in Status:
             self.append(
                 status.value,
                 status.label,
                 r.status_counts[status],
                 status.family.value,
+                STATUS_ADVICE[status],
                 fill=FAMILY_COLOURS[status.family],
             )
-        self._chart(header)
+        self.append()
+        self._chart(header, anchor=f"A{self.row + 1}")
+        for _ in range(_CHART_ROWS):
+            self.append()
         self.title("Légende des couleurs")
         self.append("Famille", "Que faire", bold=True)
         for family, colour in FAMILY_COLOURS.items():
@@ -592,14 +626,14 @@ class _Summary:
             for (rule, severity), n in sorted(r.rule_counts.items(), key=_by_count):
                 self.append(rule, severity.value, n)
 
-    def _chart(self, header_row: int) -> None:
+    def _chart(self, header_row: int, anchor: str) -> None:
         chart = BarChart()
         chart.type = "bar"
         chart.style = 10
         chart.gapWidth = 40
         chart.title = "Lignes par statut"
         chart.legend = None
-        chart.width, chart.height = 18, 10
+        chart.width, chart.height = 17, 9.5
         last = header_row + len(Status)
         data = Reference(self.ws, min_col=3, min_row=header_row, max_row=last)
         labels = Reference(self.ws, min_col=1, min_row=header_row + 1, max_row=last)
@@ -615,11 +649,11 @@ class _Summary:
             point.graphicalProperties.solidFill = FAMILY_COLOURS[status.family]
             point.graphicalProperties.line.solidFill = "7F7F7F"
             series.dPt.append(point)
-        _untyped(self.ws).add_chart(chart, "F2")
+        _untyped(self.ws).add_chart(chart, anchor)
 
 
 def _untyped(ws: WriteOnlyWorksheet) -> Any:
-    """The stubs omit column_dimensions and add_chart on write-only sheets; openpyxl has them."""
+    """The stubs omit column_dimensions, page_setup... on write-only sheets; openpyxl has them."""
     return ws
 
 
