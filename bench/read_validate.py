@@ -1,10 +1,15 @@
 """Read + validate benchmark: 100,000-row XLSX and CSV, our path against a baseline.
 
-    /work/venv/bin/python bench/read_validate.py [--rows 100000] [--keep DIR]
+    /work/venv/bin/python bench/read_validate.py [--rows 100000] [--repeat 3]
+        [--with-openpyxl] [--keep DIR]
 
-Generates the files in a temporary folder, then measures each case in its own
-subprocess (so peak memory, ``ru_maxrss``, is that case's alone):
+Generates the files in a temporary folder (an .xlsx laid out as Excel saves it, with
+shared strings, numbers and date cells; the same rows as a French Excel CSV export;
+with ``--with-openpyxl`` also an .xlsx written by openpyxl), then measures each case
+in its own subprocess, so peak memory (``ru_maxrss``) is that case's alone; best wall
+and CPU time of ``--repeat`` runs (the machine may be shared):
 
+- ``read``: ``reader.open_input`` only, every row pulled;
 - ``ours``: ``reader.open_input`` + ``validator.FileValidator.check`` on every row,
   streaming (nothing kept), as the reader is meant to be used;
 - ``ours-keep``: the same, keeping every row and its cleaned values in lists, as
@@ -259,15 +264,21 @@ def measure(case: str, path: Path) -> dict[str, float]:
     }
 
 
-def _run_case(case: str, path: Path) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--measure", case, str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+def _run_case(case: str, path: Path, repeat: int) -> dict[str, float]:
+    """Best of ``repeat`` runs, each in a fresh process (the machine may be shared)."""
+    runs: list[dict[str, float]] = []
+    for _ in range(repeat):
+        out = subprocess.run(
+            [sys.executable, __file__, "--measure", case, str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["cpu"] = min(r["cpu"] for r in runs)
+    best["peak_mb"] = max(r["peak_mb"] for r in runs)
+    return best
 
 
 CASES = ("read", "ours", "ours-keep", "baseline")
@@ -277,6 +288,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--keep", type=Path, help="write the generated files here and keep them")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case, best kept (3)")
     parser.add_argument(
         "--with-openpyxl",
         action="store_true",
@@ -311,7 +323,7 @@ def main() -> int:
         results: dict[tuple[str, str], dict[str, float]] = {}
         for kind, path in files:
             for case in CASES:
-                r = _run_case(case, path)
+                r = _run_case(case, path, args.repeat)
                 results[(kind, case)] = r
                 print(
                     f"{kind:13} {case:9} {r['rows']:>7.0f} {r['seconds']:>6.2f}s "
@@ -323,11 +335,19 @@ def main() -> int:
             f"{results[(files[0][0], 'read')]['start_mb']:.0f} Mo d'interpréteur et modules)"
         )
         for kind, _path in files:
-            ours, base = results[(kind, "ours")], results[(kind, "baseline")]
+            read, ours, base = (results[(kind, c)] for c in ("read", "ours", "baseline"))
+            if kind == "CSV":
+                print(
+                    f"CSV : lecture+validation = {ours['seconds'] / base['seconds']:.1f} fois "
+                    "le temps d'une simple boucle csv.reader (sans conversion ni validation)"
+                )
+                continue
             print(
-                f"{kind} : référence / lecture+validation = "
-                f"{base['seconds'] / ours['seconds']:.1f}x "
-                f"(temps CPU : {base['cpu'] / ours['cpu']:.1f}x)"
+                f"{kind} : plus rapide que la référence openpyxl de "
+                f"{base['seconds'] / read['seconds']:.1f}x en lecture seule, "
+                f"{base['seconds'] / ours['seconds']:.1f}x en lecture+validation "
+                f"(temps CPU : {base['cpu'] / read['cpu']:.1f}x et "
+                f"{base['cpu'] / ours['cpu']:.1f}x)"
             )
     return 0
 
