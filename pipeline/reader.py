@@ -142,7 +142,7 @@ def _start(
         _close(raw_rows)
         return info, iter(())
     builder = RowBuilder(info.headers, info.columns)
-    rows = _guarded(info, _built(builder, raw_rows, text_only), raw_rows)
+    rows = _rows(info, builder, raw_rows, text_only)
     first = next(rows, None)
     if first is None:
         if not info.unreadable:
@@ -157,22 +157,16 @@ def _start(
     return info, itertools.chain((first,), rows)
 
 
-def _built(
-    builder: RowBuilder, raw_rows: Iterator[RawRow], text_only: bool
+def _rows(
+    info: InputFile, builder: RowBuilder, raw_rows: Iterator[RawRow], text_only: bool
 ) -> Iterator[RequestRow]:
+    """Non-blank rows; an unexpected failure half-way stops them with a file-level error."""
     build = builder.build
-    for line, raw, special in raw_rows:
-        row = build(line, raw, special, text_only=text_only)
-        if row is not None:
-            yield row
-
-
-def _guarded(
-    info: InputFile, rows: Iterator[RequestRow], raw_rows: Iterator[RawRow]
-) -> Iterator[RequestRow]:
-    """Stop on an unexpected failure half-way, recording it as a file-level error."""
     try:
-        yield from rows
+        for line, raw, special in raw_rows:
+            row = build(line, raw, special, text_only=text_only)
+            if row is not None:
+                yield row
     except Exception as exc:
         info.findings.append(
             file_error(
