@@ -30,7 +30,9 @@ nested mapping/list value):
   settings.toml, needed to diagnose OMEGA refusals) stay readable;
 - in every string value (messages, exceptions, SOAP excerpts): French phone numbers
   (``06 12 34 56 78``, ``+33 6...``, ``0033...``) and the text of the XML elements
-  ``Nom``, ``Telephone``, ``TelephoneFournisseur``, ``Login``, ``Password`` are masked.
+  ``Nom``, ``Telephone``, ``TelephoneFournisseur``, ``Login``, ``Password`` are masked,
+  and so are the user information of a URL (``https://user:pass@host`` ->
+  ``https://[masqué]@host``) and the local part of an e-mail address (``du***@example.com``).
   Names written into free text cannot be recognised: pass them under a key.
 """
 
@@ -98,6 +100,8 @@ _SECRET_PARTS = ("password", "secret", "token", "passphrase", "motdepasse")
 _PHONE = re.compile(
     r"(?<![\d+])(?:(?:\+|00)33[\s.\-]?(?:\(0\)[\s.\-]?)?|0)[1-9](?:[\s.\-]?\d{2}){4}(?!\d)"
 )
+_URL_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.\-]*://)[^/\s@]+@")
+_EMAIL = re.compile(r"(?<![\w.+\-])([\w.+\-]+)@([\w\-]+(?:\.[\w\-]+)+)")
 _XML_PERSONAL = re.compile(
     r"<((?:[\w.-]+:)?(?:Nom|Telephone|TelephoneFournisseur|Login|Password))(\s[^>]*)?>"
     r"([^<]*)</\1>"
@@ -139,6 +143,9 @@ def mask_phone(value: object) -> str:
 
 def mask_text(text: str) -> str:
     """Mask phone numbers and personal XML elements inside free text."""
+    if "@" in text:
+        text = _URL_USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
+        text = _EMAIL.sub(lambda m: mask_name(m.group(1)) + "@" + m.group(2), text)
     if "<" in text:
         text = _XML_PERSONAL.sub(_mask_xml, text)
     if any(c.isdigit() for c in text):

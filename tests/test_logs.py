@@ -125,6 +125,14 @@ def test_personal_xml_elements_in_text() -> None:
     assert f"<Login>{MASK}</Login>" in masked
 
 
+def test_credentials_in_urls() -> None:
+    """User and password written into a URL, and e-mail addresses, never reach the log."""
+    assert mask_text("endpoint https://batch:s3cret@omega.example/ws ok") == (
+        f"endpoint https://{MASK}@omega.example/ws ok"
+    )
+    assert mask_text("écrire à jean.dupont@example.com.") == "écrire à je***@example.com."
+
+
 def test_mask_phone_short_and_empty() -> None:
     """Short or odd phone values never show their digits."""
     assert mask_phone("12345") == "*****"
