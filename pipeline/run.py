@@ -26,10 +26,14 @@ from pipeline.progress import Progress
 from pipeline.reader import InputFile, open_input
 from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status
 from pipeline.referential import load_referential
-from pipeline.report import RunInfo, write_resubmission, write_results
+from pipeline.report import RunInfo, write_reports, write_results
 from pipeline.validator import FileValidator
 
 log = structlog.get_logger("dit_batch.run")
+
+# Rows validated and sent per batch: bounds memory on large files while keeping all
+# workers busy (the executor's pool drains each chunk before the next one starts).
+CHUNK_ROWS = 1000
 
 LIMIT_DETAIL = "Non traitée : limite --limit atteinte ; le fichier reste dans input/"
 
@@ -52,6 +56,11 @@ class FileSummary:
         self.deferred += sum(
             1 for o in outcomes if o.status is Status.REPORTEE and o.detail != LIMIT_DETAIL
         )
+
+
+@dataclass
+class _FileState:
+    complete: bool = True  # False when --limit left rows of the file unprocessed
 
 
 @dataclass
@@ -94,6 +103,7 @@ class BatchRun:
         retry_unknown: bool = False,
         clock: Callable[[], datetime] | None = None,
         progress: Progress | None = None,
+        chunk_rows: int = CHUNK_ROWS,
     ) -> None:
         self.settings = settings
         self.dry_run = dry_run
@@ -101,6 +111,7 @@ class BatchRun:
         self.retry_unknown = retry_unknown
         self.clock = clock or run_clock(settings)
         self.progress = progress
+        self.chunk_rows = chunk_rows
         self.referential = load_referential(settings.paths.referential_dir)
         self.max_lengths = field_max_lengths()
         self._executor: Executor | None = None
@@ -186,7 +197,7 @@ class BatchRun:
             stem = f"{Path(source).stem}_reprise"
             summary = FileSummary(f"{source} (reprise des lignes reportées)", len(rows))
             summary.count([o for _, o in results])
-            summary.output = write_results(
+            paths = write_reports(
                 self.settings.paths.output_dir,
                 CANONICAL_FIELDS,
                 results,
@@ -194,14 +205,7 @@ class BatchRun:
                 stem=stem,
                 now=self.clock(),
             )
-            summary.resubmission = write_resubmission(
-                self.settings.paths.output_dir,
-                CANONICAL_FIELDS,
-                results,
-                info,
-                stem=stem,
-                now=self.clock(),
-            )
+            summary.output, summary.resubmission = paths.results, paths.resubmission
             summaries.append(summary)
         return summaries
 
@@ -223,46 +227,44 @@ class BatchRun:
         max_bytes = int(self.settings.input.max_file_mb * 1024 * 1024)
         input_file, row_iter = open_input(path, max_bytes=max_bytes)
         summary = FileSummary(path.name)
-        info = self._run_info(path.name, input_file.sha256, started)
         output_dir = self.settings.paths.output_dir
-        if input_file.unreadable:
-            summary.error = "; ".join(f.message for f in input_file.findings if f.is_error)
-            summary.output = write_results(
+        complete = True
+        if not input_file.unreadable:
+            if self.progress is not None:
+                self.progress.start_file(path.name, None)
+            state = _FileState()
+            results = self._stream(input_file, row_iter, summary, state)
+            info = self._run_info(path.name, input_file.sha256, started)
+            paths = write_reports(
                 output_dir,
                 input_file.headers,
-                [],
+                results,
                 info,
-                file_findings=input_file.findings,
+                file_findings=input_file.findings,  # may grow if reading fails mid-file
                 stem=path.stem,
                 now=self.clock(),
             )
+            summary.output, summary.resubmission = paths.results, paths.resubmission
+            if self.progress is not None:
+                self.progress.finish_file()
+            complete = state.complete
+        if input_file.unreadable:
+            summary.error = "; ".join(f.message for f in input_file.findings if f.is_error)
+            if summary.output is None:
+                info = self._run_info(path.name, input_file.sha256, started)
+                summary.output = write_results(
+                    output_dir,
+                    input_file.headers,
+                    [],
+                    info,
+                    file_findings=input_file.findings,
+                    stem=path.stem,
+                    now=self.clock(),
+                )
             if not self.dry_run:
                 summary.moved_to = lifecycle.reject(path, self.settings.paths.input_dir)
-            log.warning("file_rejected", file=path.name, reason=summary.error)
+            log.warning("file_rejected", file=path.name, reason=summary.error, rows=summary.rows)
             return summary
-
-        rows, values = self._validate(input_file, row_iter)
-        summary.rows = len(rows)
-        if self.progress is not None:
-            self.progress.start_file(path.name, len(rows))
-        outcomes, complete = self._outcomes(input_file, rows, values)
-        if self.progress is not None:
-            self.progress.finish_file()
-        results = list(zip(rows, outcomes, strict=True))
-        summary.count(outcomes)
-        info = self._run_info(path.name, input_file.sha256, started)
-        summary.output = write_results(
-            output_dir,
-            input_file.headers,
-            results,
-            info,
-            file_findings=input_file.findings,
-            stem=path.stem,
-            now=self.clock(),
-        )
-        summary.resubmission = write_resubmission(
-            output_dir, input_file.headers, results, info, stem=path.stem, now=self.clock()
-        )
         if not self.dry_run and complete:
             summary.moved_to = lifecycle.archive(
                 path, self.settings.paths.archive_dir, self.clock()
@@ -275,62 +277,82 @@ class BatchRun:
         )
         return summary
 
-    def _validate(
-        self, input_file: InputFile, row_iter: Iterator[RequestRow]
-    ) -> tuple[list[RequestRow], list[dict[str, str]]]:
+    def _stream(
+        self,
+        input_file: InputFile,
+        row_iter: Iterator[RequestRow],
+        summary: FileSummary,
+        state: _FileState,
+    ) -> Iterator[tuple[RequestRow, RowOutcome]]:
+        """Validate and process the rows chunk by chunk, yielding them in input order.
+
+        Only one chunk of rows is in memory at a time (the report writer streams too),
+        so a 100,000-row file costs the same memory as a 1,000-row one.
+        """
         validator = FileValidator(
             self.referential,
             today=self.clock().date(),
             version=self.settings.omega.version,
             max_lengths=self.max_lengths,
         )
-        rows: list[RequestRow] = []
-        values: list[dict[str, str]] = []
+        chunk: list[RequestRow] = []
         for row in row_iter:
             row.findings.extend(validator.check(row))
-            rows.append(row)
-            values.append(validator.cleaned_values(row))
-        return rows, values
+            chunk.append(row)
+            if len(chunk) >= self.chunk_rows:
+                yield from self._process_chunk(input_file, chunk, validator, summary, state)
+                chunk = []
+        if chunk:
+            yield from self._process_chunk(input_file, chunk, validator, summary, state)
 
-    def _outcomes(
-        self, input_file: InputFile, rows: list[RequestRow], values: list[dict[str, str]]
-    ) -> tuple[list[RowOutcome], bool]:
-        """One outcome per row, in row order; False when --limit left rows unprocessed."""
+    def _process_chunk(
+        self,
+        input_file: InputFile,
+        rows: list[RequestRow],
+        validator: FileValidator,
+        summary: FileSummary,
+        state: _FileState,
+    ) -> Iterator[tuple[RequestRow, RowOutcome]]:
+        """One outcome per row of the chunk, in row order."""
         now = self.clock().isoformat(timespec="seconds")
         outcomes: list[RowOutcome | None] = [None] * len(rows)
         jobs: list[tuple[int, Job]] = []
-        complete = True
-        for i, (row, vals) in enumerate(zip(rows, values, strict=True)):
+        for i, row in enumerate(rows):
             if row.has_errors:
                 errors = [f for f in row.findings if f.is_error]
-                detail = "; ".join(f.describe() for f in errors)
                 if self.dry_run or self._executor is None:
+                    detail = "; ".join(f.describe() for f in errors)
                     outcomes[i] = RowOutcome(
                         Status.REJET_VALIDATION, processed_at=now, detail=detail
                     )
                 else:
-                    job = self._job(input_file, row, vals)
+                    job = self._job(input_file, row, validator.cleaned_values(row))
                     outcomes[i] = self._executor.record_rejected(job, errors)
                 self._advance(outcomes[i])
-                continue
-            if self.remaining is not None and self.remaining <= 0:
+            elif self.remaining is not None and self.remaining <= 0:
                 outcomes[i] = RowOutcome(Status.REPORTEE, processed_at=now, detail=LIMIT_DETAIL)
-                complete = False
+                state.complete = False
                 self._advance(outcomes[i])
-                continue
-            if self.remaining is not None:
-                self.remaining -= 1
-            if self.dry_run or self._executor is None:
+            elif self.dry_run or self._executor is None:
+                self._take_one()
                 outcomes[i] = RowOutcome(Status.VALIDE, processed_at=now)
                 self._advance(outcomes[i])
             else:
-                jobs.append((i, self._job(input_file, row, vals)))
+                self._take_one()
+                jobs.append((i, self._job(input_file, row, validator.cleaned_values(row))))
         if jobs:
             assert self._executor is not None
             by_key = self._executor.run(job for _, job in jobs)
             for i, job in jobs:
                 outcomes[i] = by_key[job.key]
-        return [o for o in outcomes if o is not None], complete
+        done = [o for o in outcomes if o is not None]
+        summary.rows += len(done)
+        summary.count(done)
+        yield from zip(rows, done, strict=True)
+
+    def _take_one(self) -> None:
+        if self.remaining is not None:
+            self.remaining -= 1
 
     def _advance(self, outcome: RowOutcome | None) -> None:
         if self.progress is not None and outcome is not None:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -139,7 +140,7 @@ def project(tmp_path: Path) -> Project:
     return Project(tmp_path, _settings(tmp_path))
 
 
-def _rows_by_ref(path: Path) -> dict[str, dict[str, object]]:
+def _rows_by_ref(path: Path) -> dict[str, dict[str, Any]]:
     wb = openpyxl.load_workbook(path, read_only=True)
     ws = wb["Résultats"]
     it = ws.iter_rows(values_only=True)
