@@ -24,6 +24,7 @@ from pipeline.report import (
     FAMILY_COLOURS,
     RESUBMIT_COLUMN,
     RESULT_COLUMNS,
+    STATUS_ADVICE,
     ReportPaths,
     RunInfo,
     write_reports,
@@ -305,9 +306,15 @@ def test_summary_sheet(written: ReportPaths) -> None:
     start = datetime(2026, 12, 1, 2, 0, tzinfo=UTC).astimezone().replace(tzinfo=None)
     assert pairs["Début"] == start and pairs["Fin"] == start + timedelta(minutes=3, seconds=5)
     assert "secret" not in str(rows_of(ws)) and "token" not in str(rows_of(ws))
-    by_status = {r[0]: r[2] for r in rows_of(ws) if r[0] in {s.value for s in Status}}
-    assert len(by_status) == len(Status)
-    assert by_status["RDV_PROGRAMME"] == 1 and by_status["VALIDE"] == 0
+    status_rows = {r[0]: r for r in rows_of(ws) if r[0] in {s.value for s in Status}}
+    assert len(status_rows) == len(Status)
+    assert status_rows["RDV_PROGRAMME"][2] == 1 and status_rows["VALIDE"][2] == 0
+    assert status_rows["A_VERIFIER"][1:] == [
+        Status.A_VERIFIER.label,
+        1,
+        "à vérifier",
+        STATUS_ADVICE[Status.A_VERIFIER],
+    ]
     rows = rows_of(ws)
     code_start = [r[0] for r in rows].index("CodeRetour")
     codes = {r[0]: r[1] for r in rows[code_start + 1 : code_start + 4]}
