@@ -12,8 +12,9 @@ for structlog events and for records of the standard ``logging`` module alike
   offset, ``level``, ``logger``, ``event`` and the event's own keys; INFO and above
   (DEBUG too with ``verbosity > 0``);
 - console (stderr by default): ``timestamp [level] event key=value``, INFO by
-  default, WARNING when ``verbosity < 0``, DEBUG when ``verbosity > 0``. Lines go
-  through ``tqdm.write`` so that they never break a progress bar.
+  default, WARNING when ``verbosity < 0``, DEBUG when ``verbosity > 0``; the
+  per-call/per-row events of ``CONSOLE_SKIP_EVENTS`` only with ``verbosity > 0``.
+  Lines go through ``tqdm.write`` so that they never break a progress bar.
 
 Masking (:func:`mask_personal_data`, last step before rendering, on every key and
 nested mapping/list value):
@@ -41,7 +42,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +53,8 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from tqdm import tqdm
 
 MASK = "[masqué]"
+# Per-call and per-row events: in the file always, on the console only with -v.
+CONSOLE_SKIP_EVENTS = frozenset({"omega_call", "row_outcome"})
 NOISY_LIBRARIES = ("zeep", "urllib3", "requests", "cheroot", "filelock")
 
 _NAME_KEYS = frozenset(
@@ -226,6 +229,19 @@ def _console_tail(colors: bool) -> tuple[Processor, ...]:
     )
 
 
+class _SkipEvents(logging.Filter):
+    """Keeps high-volume INFO events (per call, per row) off the console."""
+
+    def __init__(self, events: frozenset[str]) -> None:
+        super().__init__()
+        self.events = events
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING or not isinstance(record.msg, dict):
+            return True
+        return record.msg.get("event") not in self.events
+
+
 class _ConsoleHandler(logging.StreamHandler[TextIO]):
     """Writes through tqdm so that a running progress bar is redrawn below the line."""
 
@@ -249,9 +265,18 @@ def log_file_path(log_dir: Path, started: datetime) -> Path:
 
 
 def configure_logging(
-    *, log_file: Path | None, verbosity: int = 0, console_stream: TextIO = sys.stderr
+    *,
+    log_file: Path | None,
+    verbosity: int = 0,
+    console_stream: TextIO = sys.stderr,
+    console_skip_events: Collection[str] = CONSOLE_SKIP_EVENTS,
 ) -> None:
-    """Send structlog and standard logging to ``log_file`` (JSON lines) and the console."""
+    """Send structlog and standard logging to ``log_file`` (JSON lines) and the console.
+
+    Events named in ``console_skip_events`` (one per OMEGA call or per row: hundreds of
+    thousands a night) go to the file only, unless ``verbosity > 0`` or they are
+    warnings or worse.
+    """
     global _saved_root_level
     reset_logging()
     level = console_level(verbosity)
@@ -267,6 +292,8 @@ def configure_logging(
     console = _ConsoleHandler(console_stream)
     console.setLevel(level)
     console.setFormatter(formatter(_console_tail(colors)))
+    if verbosity <= 0 and console_skip_events:
+        console.addFilter(_SkipEvents(frozenset(console_skip_events)))
     handlers: list[logging.Handler] = [console]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -216,6 +216,24 @@ def test_console_levels(verbosity: int, shown: list[str]) -> None:
     assert [next(w for w in shown if w in line) for line in lines] == shown
 
 
+def test_per_call_events_stay_off_the_console_by_default(tmp_path: Path) -> None:
+    """Per-call and per-row events reach the file always, the console only with -v."""
+    for verbosity, on_console in ((0, False), (1, True)):
+        console = io.StringIO()
+        log_file = tmp_path / f"run{verbosity}.jsonl"
+        configure_logging(log_file=log_file, verbosity=verbosity, console_stream=console)
+        log = structlog.get_logger()
+        log.info("omega_call", operation="CreerDemandeDIT", duration_ms=12.5)
+        log.info("row_outcome", line=2, status="RDV_PROGRAMME")
+        log.warning("omega_call", operation="CreerDemandeDIT", outcome="timeout")
+        log.info("file_done", rows=1)
+        reset_logging()
+        shown = console.getvalue()
+        assert ("duration_ms" in shown) is on_console and ("line=2" in shown) is on_console
+        assert "outcome=timeout" in shown and "file_done" in shown
+        assert len(read_jsonl(log_file)) == 4
+
+
 def test_console_is_readable_and_masked() -> None:
     """Console lines are key=value text, not JSON, with the same masking."""
     console = io.StringIO()
