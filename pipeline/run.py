@@ -115,12 +115,12 @@ class BatchRun:
         self.referential = load_referential(settings.paths.referential_dir)
         self.max_lengths = field_max_lengths()
         self._executor: Executor | None = None
+        self.endpoint = "aucun (simulation)" if dry_run else settings.omega.url
 
     # ----- the run -----------------------------------------------------------------
     def execute(self) -> RunSummary:
         started = self.clock()
-        endpoint = "aucun (simulation)" if self.dry_run else self.settings.omega.url
-        summary = RunSummary(started, endpoint, self.dry_run)
+        summary = RunSummary(started, self.endpoint, self.dry_run)
         candidates = lifecycle.scan_input(
             self.settings.paths.input_dir,
             stable_after_s=self.settings.input.stable_after_s,
@@ -136,7 +136,7 @@ class BatchRun:
         with ExitStack() as stack:
             if not self.dry_run:
                 base_url = self._start_endpoint(stack)
-                summary.endpoint = base_url
+                summary.endpoint = self.endpoint = base_url
                 journal = stack.enter_context(
                     Journal(self.settings.paths.journal, clock=self.clock)
                 )
@@ -369,7 +369,7 @@ class BatchRun:
             sha256=sha256,
             started_at=started,
             finished_at=self.clock(),
-            endpoint="aucun (simulation)" if self.dry_run else self.settings.omega.url,
+            endpoint=self.endpoint,
             version=self.settings.omega.version,
             dry_run=self.dry_run,
         )
