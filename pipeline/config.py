@@ -42,6 +42,7 @@ class OmegaSettings:
     key_file: str = ""
     ca_file: str = ""
     timeout_s: float = 60.0
+    log_soap: bool = False
 
     @property
     def uses_simulator(self) -> bool:
@@ -170,7 +171,7 @@ def _section(cls: Any, raw: Mapping[str, Any], name: str, base_dir: Path | None 
                     else Path(os.path.normpath(base_dir / p))
                 )
             elif isinstance(default, bool):
-                values[key] = bool(value)
+                values[key] = _boolean(value)
             elif isinstance(default, int):
                 values[key] = int(value)
             elif isinstance(default, float):
@@ -180,6 +181,18 @@ def _section(cls: Any, raw: Mapping[str, Any], name: str, base_dir: Path | None 
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"[{name}] {key} : valeur invalide {value!r}") from exc
     return cls(**values)
+
+
+def _boolean(value: Any) -> bool:
+    """TOML booleans as they are; environment strings such as "true", "0", "oui"."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "oui", "vrai", "on"):
+        return True
+    if text in ("0", "false", "no", "non", "faux", "off", ""):
+        return False
+    raise ValueError(value)
 
 
 def _check(s: Settings) -> None:

@@ -274,6 +274,7 @@ class Executor:
                 rng=random.Random(seed),
                 before_call=self.acquire,
                 on_call=self.on_call,
+                log_soap=self.settings.omega.log_soap,
             )
         with self._lock:
             self._clients[ident] = client

@@ -346,3 +346,16 @@ def test_limit_processes_part_and_keeps_the_file(project: Project) -> None:
     latest = _rows_by_ref(sorted(project.results("gros"))[-1])
     assert "DEJA_TRAITEE" in {r["Statut"] for r in latest.values()}
     assert not src.exists()
+
+
+def test_soap_exchanges_logged_for_support_without_personal_data(project: Project) -> None:
+    """With log_soap on, the run log holds each SOAP exchange, contact data redacted."""
+    cfg = project.config.read_text(encoding="utf-8")
+    project.config.write_text(cfg.replace("timeout_s = 5", "timeout_s = 5\nlog_soap = true"))
+    project.write_csv("soap.csv", _sample_rows()[:1])
+    assert project.run().returncode == 0
+    [log_file] = list((project.output / "logs").glob("run-*.jsonl"))
+    text = log_file.read_text(encoding="utf-8")
+    soap = [e for e in map(json.loads, text.splitlines()) if "soap" in str(e.get("logger", ""))]
+    assert any("CreerDemandeDIT" in json.dumps(e) for e in soap)
+    assert "Dupont" not in text and "0612345678" not in text and "batch.dit" not in text

@@ -67,3 +67,16 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     """A missing settings file is reported, not a traceback."""
     with pytest.raises(ConfigError, match="introuvable"):
         load_settings(tmp_path / "none.toml", environ={})
+
+
+@pytest.mark.parametrize(("text", "expected"), [("true", True), ("0", False), ("oui", True)])
+def test_boolean_settings_from_the_environment(text: str, expected: bool) -> None:
+    """A boolean given as an environment string is read as meant, "false" included."""
+    s = load_settings(DEFAULT_CONFIG, environ={"DIT_OMEGA_LOG_SOAP": text})
+    assert s.omega.log_soap is expected
+
+
+def test_bad_boolean_is_refused() -> None:
+    """A boolean that is neither yes nor no is a configuration error naming the key."""
+    with pytest.raises(ConfigError, match="log_soap"):
+        load_settings(DEFAULT_CONFIG, environ={"DIT_OMEGA_LOG_SOAP": "peut-être"})
