@@ -10,7 +10,7 @@ import random
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -693,8 +693,9 @@ def _tls_omega(url: str, pki: Pki, **overrides: str) -> OmegaSettings:
         "ca_file": str(pki.ca),
         **overrides,
     }
-    return OmegaSettings(
-        url=url, dn_entreprise=DN, numero_cad=CAD, login="batch.dit", timeout_s=5, **values
+    return replace(
+        OmegaSettings(url=url, dn_entreprise=DN, numero_cad=CAD, login="batch.dit", timeout_s=5),
+        **values,
     )
 
 
