@@ -687,7 +687,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 def _tls_omega(url: str, pki: Pki, **overrides: str) -> OmegaSettings:
-    values = {
+    values: dict[str, Any] = {
         "cert_file": str(pki.client_cert),
         "key_file": str(pki.client_key),
         "ca_file": str(pki.ca),
