@@ -3,19 +3,21 @@
 Exit codes (documented in the README):
 0 every row ended done or with a business outcome; 1 unexpected failure;
 2 configuration or command-line error; 3 a run is already in progress;
-4 OMEGA unavailable, rows deferred to the next run; 5 rows left to check (A_VERIFIER).
+4 OMEGA unavailable, rows deferred to the next run; 5 rows left to check (A_VERIFIER);
+6 rows failed on a technical error before their demand existed (ERREUR_TECHNIQUE).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import TextIO
+from typing import Any, NoReturn, TextIO
 
 import structlog
 
@@ -37,12 +39,46 @@ class ExitCode(IntEnum):
     RUN_IN_PROGRESS = 3
     SERVICE_UNAVAILABLE = 4
     TO_CHECK = 5
+    TECHNICAL_ERRORS = 6
+
+
+# argparse's own messages, in French (it ships no French catalogue).
+_ARGPARSE_FR = (
+    (re.compile(r"^unrecognized arguments: (.*)$"), r"arguments inconnus : \1"),
+    (
+        re.compile(r"^argument (\S+): invalid (\w+) value: (.*)$"),
+        r"argument \1 : valeur invalide : \3",
+    ),
+    (
+        re.compile(r"^argument (\S+): expected one argument$"),
+        r"argument \1 : une valeur est attendue",
+    ),
+    (
+        re.compile(r"^the following arguments are required: (.*)$"),
+        r"argument(s) obligatoire(s) manquant(s) : \1",
+    ),
+)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with French errors and our exit code for usage errors."""
+    """argparse speaking French, with our exit code for usage errors."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(add_help=False, **kwargs)
+        self.add_argument("-h", "--help", action="help", help="affiche cette aide et s'arrête")
+
+    def format_usage(self) -> str:
+        return super().format_usage().replace("usage:", "utilisation :", 1)
+
+    def format_help(self) -> str:
+        text = super().format_help().replace("usage:", "utilisation :", 1)
+        return text.replace("\noptions:\n", "\noptions :\n").replace(
+            "positional arguments:", "arguments :"
+        )
+
+    def error(self, message: str) -> NoReturn:
+        for pattern, french in _ARGPARSE_FR:
+            message = pattern.sub(french, message)
         self.print_usage(sys.stderr)
         sys.stderr.write(f"Erreur : {message}\n")
         raise SystemExit(ExitCode.CONFIG)
@@ -91,6 +127,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     out = stdout or sys.stdout
     if args_list[:1] == ["template"]:
         return _template(_template_parser().parse_args(args_list[1:]), out)
+    if args_list[:1] == ["--config"] and args_list[2:3] == ["template"]:
+        return _template(_template_parser().parse_args([*args_list[3:], *args_list[:2]]), out)
     args = _run_parser().parse_args(args_list)
     if args.limit is not None and args.limit < 0:
         _run_parser().error("--limit doit être positif ou nul")
@@ -169,11 +207,13 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def exit_code(summary: RunSummary) -> ExitCode:
-    """The most urgent condition wins: unexpected > to check > deferred > ok."""
+    """The most urgent condition wins: unexpected > to check > technical errors > deferred."""
     if summary.unexpected_errors:
         return ExitCode.UNEXPECTED
     if summary.total(Status.A_VERIFIER):
         return ExitCode.TO_CHECK
+    if summary.total(Status.ERREUR_TECHNIQUE):
+        return ExitCode.TECHNICAL_ERRORS
     if any(f.deferred for f in summary.files):
         return ExitCode.SERVICE_UNAVAILABLE
     return ExitCode.OK
@@ -199,6 +239,8 @@ def print_summary(summary: RunSummary, out: TextIO, log_file: Path, code: ExitCo
             print(f"  À corriger et redéposer : {f.resubmission}", file=out)
         if f.moved_to is not None:
             print(f"  Fichier déplacé vers : {f.moved_to}", file=out)
+        for note in f.notes:
+            print(f"  {note}", file=out)
     for name, reason in summary.left_for_later:
         print(f"\n• {name} : laissé pour le prochain passage ({reason})", file=out)
     print(f"\nJournal d'exécution : {log_file}", file=out)
@@ -214,6 +256,10 @@ _EXIT_TEXT = {
         "OMEGA indisponible : des lignes sont reportées au prochain passage"
     ),
     ExitCode.TO_CHECK: "des lignes sont à vérifier dans le suivi des demandes OMEGA",
+    ExitCode.TECHNICAL_ERRORS: (
+        "des lignes ont échoué sur une erreur technique : fichier à resoumettre, "
+        "voir le journal d'exécution"
+    ),
 }
 
 

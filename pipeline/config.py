@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "settings.toml"
@@ -218,6 +219,17 @@ def _check(s: Settings) -> None:
             raise ConfigError(
                 f"[simulator] today : {s.simulator.today!r} n'est pas une date AAAA-MM-JJ"
             ) from exc
+    if not s.omega.uses_simulator:
+        url = urlsplit(s.omega.url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(
+                f"[omega] url : « {s.omega.url} » n'est pas une adresse http(s)://… "
+                "(ou « simulator » pour le simulateur intégré)"
+            )
+    for key in ("cert_file", "key_file", "ca_file"):
+        value = getattr(s.omega, key)
+        if value and not (Path(value).is_file() and os.access(value, os.R_OK)):
+            raise ConfigError(f"[omega] {key} : fichier introuvable ou illisible : {value}")
     if not s.omega.uses_simulator:
         missing = [k for k in ("dn_entreprise", "numero_cad", "login") if not getattr(s.omega, k)]
         if missing:

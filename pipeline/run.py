@@ -50,6 +50,7 @@ class FileSummary:
     moved_to: Path | None = None
     error: str = ""
     deferred: int = 0  # rows REPORTEE because OMEGA was unavailable (not because of --limit)
+    notes: list[str] = field(default_factory=list)
 
     def count(self, outcomes: list[RowOutcome]) -> None:
         self.counts.update(o.status for o in outcomes)
@@ -174,32 +175,34 @@ class BatchRun:
         if not jobs:
             return []
         log.info("deferred_rows_resumed", rows=len(jobs))
-        by_source: dict[str, list[Job]] = {}
+        # One workbook per source and header row: a job journaled with its file's header
+        # row and its own cells is reported in the business's columns; one journaled
+        # without them (older journal) under the canonical columns, with its cleaned values.
+        groups: dict[tuple[str, tuple[str, ...]], list[Job]] = {}
         for job in jobs:
-            by_source.setdefault(job.source, []).append(job)
+            headers = job.headers if job.headers and job.cells else ()
+            groups.setdefault((job.source, headers), []).append(job)
         summaries = []
-        for source, group in sorted(by_source.items()):
+        for (source, headers), group in sorted(groups.items()):
             started = self.clock()
             if self.progress is not None:
                 self.progress.start_file(f"{source} (reprise)", len(group))
             outcomes = self._executor.run(group)
             if self.progress is not None:
                 self.progress.finish_file()
-            rows = [
-                RequestRow(
-                    job.line, tuple(job.values.get(c, "") for c in CANONICAL_FIELDS), job.values
-                )
-                for job in sorted(group, key=lambda j: j.line)
-            ]
-            keyed = {j.line: j.key for j in group}
-            results = [(row, outcomes[keyed[row.line]]) for row in rows]
+            results: list[tuple[RequestRow, RowOutcome]] = []
+            for job in sorted(group, key=lambda j: (j.line, j.key)):
+                cells = job.cells
+                if not headers:
+                    cells = tuple(job.values.get(c, "") for c in CANONICAL_FIELDS)
+                results.append((RequestRow(job.line, cells, job.values), outcomes[job.key]))
             info = self._run_info(f"{source} (reprise)", group[0].file_sha256, started)
             stem = f"{Path(source).stem}_reprise"
-            summary = FileSummary(f"{source} (reprise des lignes reportées)", len(rows))
+            summary = FileSummary(f"{source} (reprise des lignes reportées)", len(results))
             summary.count([o for _, o in results])
             paths = write_reports(
                 self.settings.paths.output_dir,
-                CANONICAL_FIELDS,
+                headers or CANONICAL_FIELDS,
                 results,
                 info,
                 stem=stem,
@@ -265,9 +268,17 @@ class BatchRun:
                 summary.moved_to = lifecycle.reject(path, self.settings.paths.input_dir)
             log.warning("file_rejected", file=path.name, reason=summary.error, rows=summary.rows)
             return summary
+        summary.notes.extend(
+            f.message for f in input_file.findings if f.line is None and not f.is_error
+        )
         if not self.dry_run and complete:
             summary.moved_to = lifecycle.archive(
                 path, self.settings.paths.archive_dir, self.clock()
+            )
+        elif not complete:
+            summary.notes.append(
+                "Fichier laissé dans input/ (limite --limit) : les lignes restantes partiront "
+                "au prochain passage, celles déjà envoyées reviendront « DEJA_TRAITEE »."
             )
         log.info(
             "file_done",
@@ -361,7 +372,15 @@ class BatchRun:
     @staticmethod
     def _job(input_file: InputFile, row: RequestRow, values: dict[str, str]) -> Job:
         key = idempotency_key(values, input_file.sha256, row.line)
-        return Job(key, input_file.path.name, input_file.sha256, row.line, values)
+        return Job(
+            key,
+            input_file.path.name,
+            input_file.sha256,
+            row.line,
+            values,
+            input_file.headers,
+            row.cells,
+        )
 
     def _run_info(self, name: str, sha256: str, started: datetime) -> RunInfo:
         return RunInfo(

@@ -359,3 +359,34 @@ def test_soap_exchanges_logged_for_support_without_personal_data(project: Projec
     soap = [e for e in map(json.loads, text.splitlines()) if "soap" in str(e.get("logger", ""))]
     assert any("CreerDemandeDIT" in json.dumps(e) for e in soap)
     assert "Dupont" not in text and "0612345678" not in text and "batch.dit" not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["--bogus"], "arguments inconnus"), (["--limit", "abc"], "valeur invalide")],
+)
+def test_command_line_errors_are_french(args: list[str], needle: str) -> None:
+    """Usage errors are explained in French with exit code 2, never argparse's English."""
+    proc = subprocess.run(
+        [sys.executable, str(RUN_BATCH), *args], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    assert needle in proc.stderr and "utilisation" in proc.stderr
+    assert "unrecognized" not in proc.stderr and "invalid int" not in proc.stderr
+
+
+def test_technical_errors_have_their_own_exit_code(tmp_path: Path) -> None:
+    """Rows that failed technically (ERREUR_TECHNIQUE) make the run exit 6, not 0."""
+    from pipeline.config import load_settings
+    from pipeline.simulator import FaultKind, start_simulator
+
+    (tmp_path / "input").mkdir()
+    with start_simulator(load_settings(environ={}), today=TODAY, seed=7) as sim:
+        proj = Project(tmp_path, _settings(tmp_path, url=sim.base_url))
+        sim.faults.force("VerifierRecevabiliteDIT", FaultKind.HTTP_503, FaultKind.HTTP_503)
+        proj.write_csv("tech.csv", _sample_rows()[:1])
+        proc = proj.run()
+    assert proc.returncode == 6, proc.stdout + proc.stderr
+    row = _rows_by_ref(proj.results("tech")[0])["REF-JJ"]
+    assert row["Statut"] == "ERREUR_TECHNIQUE"
+    assert "erreur technique" in proc.stdout

@@ -36,12 +36,28 @@ def test_relative_paths_follow_the_settings_file(tmp_path: Path) -> None:
 
 def test_environment_overrides_credentials(tmp_path: Path) -> None:
     """DIT_OMEGA_* variables win over the file, so secrets need not be written in it."""
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not checked here", encoding="utf-8")
     s = load_settings(
         DEFAULT_CONFIG,
-        environ={"DIT_OMEGA_LOGIN": "ops.user", "DIT_OMEGA_CERT_FILE": "/etc/dit/cert.pem"},
+        environ={"DIT_OMEGA_LOGIN": "ops.user", "DIT_OMEGA_CERT_FILE": str(cert)},
     )
     assert s.omega.login == "ops.user"
-    assert s.omega.cert_file == "/etc/dit/cert.pem"
+    assert s.omega.cert_file == str(cert)
+
+
+@pytest.mark.parametrize("key", ["CERT_FILE", "KEY_FILE", "CA_FILE"])
+def test_missing_certificate_file_stops_before_any_call(key: str) -> None:
+    """A certificate path that does not exist is a configuration error, not row failures."""
+    with pytest.raises(ConfigError, match=key.lower()):
+        load_settings(DEFAULT_CONFIG, environ={f"DIT_OMEGA_{key}": "/nonexistent/x.pem"})
+
+
+@pytest.mark.parametrize("url", ["pas une url", "ftp://omega.example", "https://"])
+def test_malformed_url_is_a_configuration_error(url: str) -> None:
+    """A mistyped OMEGA URL is refused up front instead of failing every row."""
+    with pytest.raises(ConfigError, match="url"):
+        load_settings(DEFAULT_CONFIG, environ={"DIT_OMEGA_URL": url})
 
 
 @pytest.mark.parametrize(
