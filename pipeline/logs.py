@@ -16,6 +16,12 @@ for structlog events and for records of the standard ``logging`` module alike
   per-call/per-row events of ``CONSOLE_SKIP_EVENTS`` only with ``verbosity > 0``.
   Lines go through ``tqdm.write`` so that they never break a progress bar.
 
+An exception (``log.exception(...)``, ``exc_info=``) is written in full to the file
+(``exception``: the traceback, chained causes included); the console shows only its
+one-line summary at the end of the event's line, ``exception='ValueError: message'``
+(:func:`exception_summary`), never a traceback or a stack: console output is what
+cron mails to the operator, the details are in the log file.
+
 Masking (:func:`mask_personal_data`, last step before rendering, on every key and
 nested mapping/list value):
 
@@ -49,13 +55,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+from structlog.typing import EventDict, ExcInfo, Processor, WrappedLogger
 from tqdm import tqdm
 
 MASK = "[masqué]"
 # Per-call and per-row events: in the file always, on the console only with -v.
 CONSOLE_SKIP_EVENTS = frozenset({"omega_call", "row_outcome"})
 NOISY_LIBRARIES = ("zeep", "urllib3", "requests", "cheroot", "filelock")
+SUMMARY_MAX_CHARS = 300  # an exception's one-line summary on the console is cut beyond
 
 _NAME_KEYS = frozenset(
     {
@@ -219,13 +226,44 @@ _FILE_TAIL: tuple[Processor, ...] = (
 )
 
 
+def exception_summary(exc: BaseException) -> str:
+    """One line for an exception: its type (module-qualified unless built in) and message.
+
+    Line breaks and runs of spaces in the message become one space; beyond
+    ``SUMMARY_MAX_CHARS`` characters the line is cut and ends with ``…``.
+    """
+    kind = type(exc)
+    name = kind.__qualname__
+    if kind.__module__ not in ("builtins", "__main__"):
+        name = f"{kind.__module__}.{name}"
+    try:
+        message = " ".join(str(exc).split())
+    except Exception:  # a broken __str__ must not break logging
+        message = "(message illisible)"
+    text = f"{name}: {message}" if message else name
+    if len(text) > SUMMARY_MAX_CHARS:
+        text = text[: SUMMARY_MAX_CHARS - 1] + "…"
+    return text
+
+
+def _one_line_exception(sio: TextIO, exc_info: ExcInfo) -> None:
+    """ConsoleRenderer's exception formatter: the summary on the event's line, masked."""
+    sio.write(" exception=" + repr(mask_text(exception_summary(exc_info[1]))))
+
+
+def _drop_stack(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """Console: no multi-line stack (``stack_info=True``); the file keeps it."""
+    event_dict.pop("stack", None)
+    return event_dict
+
+
 def _console_tail(colors: bool) -> tuple[Processor, ...]:
+    # exc_info is left to the renderer, whose exception formatter writes the one-line
+    # summary (format_exc_info would turn it into the full traceback).
     return (
-        structlog.processors.format_exc_info,
+        _drop_stack,
         mask_personal_data,
-        structlog.dev.ConsoleRenderer(
-            colors=colors, exception_formatter=structlog.dev.plain_traceback
-        ),
+        structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=_one_line_exception),
     )
 
 

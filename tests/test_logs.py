@@ -16,7 +16,9 @@ from structlog.testing import capture_logs
 
 from pipeline.logs import (
     MASK,
+    SUMMARY_MAX_CHARS,
     configure_logging,
+    exception_summary,
     log_file_path,
     mask_personal_data,
     mask_phone,
@@ -281,3 +283,77 @@ def test_concurrent_events_stay_one_per_line(tmp_path: Path) -> None:
 def test_personal_constants_cover_the_test_data() -> None:
     """The values the tests hunt for are the ones they log (guards the tests themselves)."""
     assert "Dupont" in PERSONAL and "0612345678" in PERSONAL
+
+
+class OmegaDown(Exception):
+    """An exception type of a project module (the summary names its module)."""
+
+
+def _read_the_file(name: str) -> None:
+    raise ValueError(f"{name} illisible\nrappeler le 06 12 34 56 78")
+
+
+def test_console_shows_one_line_per_exception_and_the_file_the_traceback(tmp_path: Path) -> None:
+    """Console: the event and 'Type: message' on one line, no traceback; the file: all of it."""
+    console = io.StringIO()
+    log_file = tmp_path / "run.jsonl"
+    configure_logging(log_file=log_file, console_stream=console)
+    log = structlog.get_logger("pipeline.run")
+    try:
+        try:
+            _read_the_file("demandes.xlsx")
+        except ValueError as exc:
+            raise OmegaDown("OMEGA ne répond pas") from exc
+    except OmegaDown:
+        log.exception("file_failed", file="demandes.xlsx")
+    try:
+        _read_the_file("lot.csv")
+    except ValueError:
+        logging.getLogger("zeep.transports").exception("transport_failed")
+    log.info("file_done", file="lot.csv")
+    reset_logging()
+
+    lines = console.getvalue().splitlines()
+    assert len(lines) == 3, lines
+    failed, foreign, done = lines
+    assert "file_failed" in failed and "file=demandes.xlsx" in failed
+    assert failed.endswith(f"exception='{OmegaDown.__module__}.OmegaDown: OMEGA ne répond pas'")
+    assert "transport_failed" in foreign
+    assert foreign.endswith("exception='ValueError: lot.csv illisible rappeler le 06******78'")
+    assert "file_done" in done and "exception" not in done
+    shown = console.getvalue()
+    assert "Traceback" not in shown and "_read_the_file" not in shown and 'File "' not in shown
+
+    events = {str(e["event"]): e for e in read_jsonl(log_file)}
+    trace = str(events["file_failed"]["exception"])
+    assert trace.startswith("Traceback (most recent call last):")
+    assert "in _read_the_file" in trace  # the frames, down to where it was raised
+    assert "ValueError: demandes.xlsx illisible" in trace  # the cause is kept
+    assert "OmegaDown: OMEGA ne répond pas" in trace
+    assert "06 12 34 56 78" not in trace and "06******78" in trace  # still masked
+    foreign_trace = str(events["transport_failed"]["exception"])
+    assert "Traceback" in foreign_trace and "in _read_the_file" in foreign_trace
+
+
+def test_console_leaves_out_stacks() -> None:
+    """A stack_info=True event prints its line on the console, without the stack."""
+    console = io.StringIO()
+    configure_logging(log_file=None, console_stream=console)
+    structlog.get_logger().warning("slow_call", stack_info=True)
+    assert console.getvalue().count("\n") == 1 and "slow_call" in console.getvalue()
+
+
+def test_exception_summary() -> None:
+    """One line: built-in types bare, others with their module, message flattened and capped."""
+    assert exception_summary(ValueError("a\n  b\tc")) == "ValueError: a b c"
+    assert exception_summary(KeyError("x")) == "KeyError: 'x'"
+    assert exception_summary(TimeoutError()) == "TimeoutError"
+    assert exception_summary(OmegaDown("down")) == f"{OmegaDown.__module__}.OmegaDown: down"
+    long = exception_summary(ValueError("x" * 1000))
+    assert len(long) == SUMMARY_MAX_CHARS and long.endswith("…")
+
+    class Broken(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    assert exception_summary(Broken()).endswith("Broken: (message illisible)")
