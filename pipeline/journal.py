@@ -21,7 +21,11 @@ record is written), resumes an unfinished record, or starts a fresh record.
 The row's values are stored (JSON) while a later run may still need to send them
 (unfinished, REPORTEE, or A_VERIFIER after an unknown CreerDemandeDIT outcome) and
 cleared once the record is final otherwise: the journal keeps no contact data it no
-longer needs.
+longer needs. The row's original cells (``cells_json``) and its file's header row (the
+``files`` table, one entry per file hash and header row, referenced by ``file_id``) are
+kept and cleared with the values: they let a later run write the deferred rows back in
+the business's own columns. A ``files`` entry is deleted as soon as no record refers
+to it any more.
 
 Thread safety: one connection shared by the worker threads, every operation under a
 lock; ``busy_timeout`` covers other processes reading the file.
@@ -42,7 +46,7 @@ from typing import Any
 
 from pipeline.records import RowOutcome, Status
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rows.cells_json, rows.file_id, table files
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -59,13 +63,20 @@ class State(StrEnum):
 
 @dataclass(frozen=True)
 class Job:
-    """One valid input row to send: its idempotency key, origin and cleaned values."""
+    """One valid input row to send: its idempotency key, origin and cleaned values.
+
+    ``headers`` and ``cells`` are the input file's header row and the row's own cells
+    (``InputFile.headers``, ``RequestRow.cells``), kept so a later run can report the row
+    in the business's columns; empty for a row journaled before they were kept.
+    """
 
     key: str
     source: str
     file_sha256: str
     line: int
     values: Mapping[str, str]
+    headers: tuple[str, ...] = ()
+    cells: tuple[str, ...] = ()
 
 
 def idempotency_key(values: Mapping[str, str], file_sha256: str, line: int) -> str:
@@ -113,13 +124,23 @@ class JournalRecord:
     created_at: str
     updated_at: str
     outcome: RowOutcome | None = None
+    headers: tuple[str, ...] = ()  # the file's header row; () once cleared or never kept
+    cells: tuple[str, ...] = ()  # the row's original cells; () once cleared or never kept
 
     @property
     def status(self) -> Status | None:
         return None if self.outcome is None else self.outcome.status
 
     def job(self) -> Job:
-        return Job(self.key, self.source, self.file_sha256, self.line, dict(self.values))
+        return Job(
+            self.key,
+            self.source,
+            self.file_sha256,
+            self.line,
+            dict(self.values),
+            self.headers,
+            self.cells,
+        )
 
 
 class ClaimKind(StrEnum):
@@ -163,10 +184,18 @@ CREATE TABLE IF NOT EXISTS rows (
     previous_id     INTEGER REFERENCES rows(id),
     created_at      TEXT NOT NULL,
     updated_at      TEXT NOT NULL,
-    processed_at    TEXT NOT NULL DEFAULT ''
+    processed_at    TEXT NOT NULL DEFAULT '',
+    cells_json      TEXT NOT NULL DEFAULT '[]',
+    file_id         INTEGER REFERENCES files(id)
 );
 CREATE INDEX IF NOT EXISTS rows_by_key ON rows(key, id);
 CREATE INDEX IF NOT EXISTS rows_open ON rows(state, status);
+CREATE TABLE IF NOT EXISTS files (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_sha256  TEXT NOT NULL,
+    headers_json TEXT NOT NULL,
+    UNIQUE (file_sha256, headers_json)
+);
 CREATE TABLE IF NOT EXISTS calls (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     row_id        INTEGER NOT NULL REFERENCES rows(id),
@@ -181,6 +210,17 @@ CREATE TABLE IF NOT EXISTS calls (
 );
 CREATE INDEX IF NOT EXISTS calls_by_row ON calls(row_id, id);
 """
+
+# Columns added to ``rows`` after schema 1, appended in this order by the migration (a
+# fresh journal declares them last too, so ``SELECT *`` reads the same layout).
+_ADDED_COLUMNS = (
+    ("cells_json", "TEXT NOT NULL DEFAULT '[]'"),
+    ("file_id", "INTEGER REFERENCES files(id)"),
+)
+_FILE_INDEX = "CREATE INDEX IF NOT EXISTS rows_by_file ON rows(file_id)"
+
+# A record with its file's header row (NULL when not kept).
+_SELECT_ROWS = "SELECT r.*, f.headers_json FROM rows r LEFT JOIN files f ON f.id = r.file_id"
 
 # Statuses after which a key is processed again when it comes back (no demand exists).
 _REPROCESSABLE = frozenset(
@@ -212,15 +252,29 @@ class Journal:
             self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.execute("PRAGMA foreign_keys = ON")
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if not 0 <= version <= SCHEMA_VERSION:
                 raise JournalError(
                     f"Journal {path} : version de schéma {version} inconnue "
                     f"(attendue : {SCHEMA_VERSION})"
                 )
             self._conn.executescript(_SCHEMA)
-            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise JournalError(f"Journal {path} inutilisable : {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Bring an older journal file to the current schema, in one transaction.
+
+        Schema 1 -> 2: ``rows`` gains ``cells_json`` and ``file_id`` (records written before
+        have none: their deferred rows are reported with the canonical columns).
+        """
+        with self._tx():
+            present = {r[1] for r in self._conn.execute("PRAGMA table_info(rows)")}
+            for name, declaration in _ADDED_COLUMNS:
+                if name not in present:
+                    self._conn.execute(f"ALTER TABLE rows ADD COLUMN {name} {declaration}")
+            self._conn.execute(_FILE_INDEX)
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ----- lifecycle ----------------------------------------------------------------
     def close(self) -> None:
@@ -360,7 +414,7 @@ class Journal:
         """Every record of a key, oldest first."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT * FROM rows WHERE key = ? ORDER BY id", (key,)
+                f"{_SELECT_ROWS} WHERE r.key = ? ORDER BY r.id", (key,)
             ).fetchall()
             return [_record(r) for r in rows]
 
@@ -389,9 +443,9 @@ class Journal:
         """
         with self._lock:
             rows = self._conn.execute(
-                "SELECT * FROM rows r WHERE (status IS NULL OR status != ?) AND id = ("
+                f"{_SELECT_ROWS} WHERE (r.status IS NULL OR r.status != ?) AND r.id = ("
                 " SELECT MAX(id) FROM rows WHERE key = r.key AND"
-                " (status IS NULL OR status != ?)) ORDER BY source, line, id",
+                " (status IS NULL OR status != ?)) ORDER BY r.source, r.line, r.id",
                 (Status.DEJA_TRAITEE.value, Status.DEJA_TRAITEE.value),
             ).fetchall()
         result = []
@@ -411,7 +465,7 @@ class Journal:
 
     def all_records(self) -> Iterator[JournalRecord]:
         with self._lock:
-            rows = self._conn.execute("SELECT * FROM rows ORDER BY id").fetchall()
+            rows = self._conn.execute(f"{_SELECT_ROWS} ORDER BY r.id").fetchall()
         return map(_record, rows)
 
     # ----- internals ------------------------------------------------------------------
@@ -422,15 +476,15 @@ class Journal:
         return _Transaction(self._conn, self._lock)
 
     def _get(self, record_id: int) -> JournalRecord:
-        row = self._conn.execute("SELECT * FROM rows WHERE id = ?", (record_id,)).fetchone()
+        row = self._conn.execute(f"{_SELECT_ROWS} WHERE r.id = ?", (record_id,)).fetchone()
         if row is None:
             raise KeyError(record_id)
         return _record(row)
 
     def _anchor(self, key: str) -> JournalRecord | None:
         row = self._conn.execute(
-            "SELECT * FROM rows WHERE key = ? AND (status IS NULL OR status != ?)"
-            " ORDER BY id DESC LIMIT 1",
+            f"{_SELECT_ROWS} WHERE r.key = ? AND (r.status IS NULL OR r.status != ?)"
+            " ORDER BY r.id DESC LIMIT 1",
             (key, Status.DEJA_TRAITEE.value),
         ).fetchone()
         return None if row is None else _record(row)
@@ -442,8 +496,8 @@ class Journal:
 
     def _insert(self, job: Job, run_id: str, now: str) -> JournalRecord:
         cursor = self._conn.execute(
-            "INSERT INTO rows (key, run_id, source, file_sha256, line, values_json, state,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO rows (key, run_id, source, file_sha256, line, values_json, cells_json,"
+            " file_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job.key,
                 run_id,
@@ -451,6 +505,8 @@ class Journal:
                 job.file_sha256,
                 job.line,
                 _dump_values(job.values),
+                _dump_cells(job.cells),
+                self._file_id(job),
                 State.PENDING.value,
                 now,
                 now,
@@ -460,11 +516,13 @@ class Journal:
         return self._get(cursor.lastrowid)
 
     def _reopen(self, anchor: JournalRecord, job: Job, run_id: str, now: str) -> JournalRecord:
+        old_file_id = self._file_id_of(anchor.id)
         self._conn.execute(
             "UPDATE rows SET run_id = ?, source = ?, file_sha256 = ?, line = ?, values_json = ?,"
-            " state = ?, status = NULL, numero_demande = '', type_retour = '', code_retour = '',"
-            " messages_json = '[]', date_rdv = '', plage_rdv = '', heure_min = '',"
-            " heure_max = '', presence_client = '', detail = '', dialogue_json = '{}',"
+            " cells_json = ?, file_id = ?, state = ?, status = NULL, numero_demande = '',"
+            " type_retour = '', code_retour = '', messages_json = '[]', date_rdv = '',"
+            " plage_rdv = '', heure_min = '', heure_max = '', presence_client = '', detail = '',"
+            " dialogue_json = '{}',"
             " processed_at = '', updated_at = ? WHERE id = ?",
             (
                 run_id,
@@ -472,11 +530,14 @@ class Journal:
                 job.file_sha256,
                 job.line,
                 _dump_values(job.values),
+                _dump_cells(job.cells),
+                self._file_id(job),
                 State.PENDING.value,
                 now,
                 anchor.id,
             ),
         )
+        self._drop_file_if_unused(old_file_id)
         return self._get(anchor.id)
 
     def _already_done(self, job: Job, anchor: JournalRecord, run_id: str, now: str) -> Claim:
@@ -515,12 +576,15 @@ class Journal:
         self, record_id: int, outcome: RowOutcome, now: str, *, create_unknown: bool
     ) -> None:
         keep_values = outcome.status is Status.REPORTEE or create_unknown
+        old_file_id = None if keep_values else self._file_id_of(record_id)
         self._conn.execute(
             "UPDATE rows SET state = ?, status = ?, type_retour = ?, code_retour = ?,"
             " messages_json = ?, numero_demande = CASE WHEN ? != '' THEN ? ELSE numero_demande"
             " END, date_rdv = ?, plage_rdv = ?, heure_min = ?, heure_max = ?,"
             " presence_client = ?, detail = ?, create_unknown = ?, processed_at = ?,"
-            " updated_at = ?, values_json = CASE WHEN ? THEN values_json ELSE '{}' END"
+            " updated_at = ?, values_json = CASE WHEN ? THEN values_json ELSE '{}' END,"
+            " cells_json = CASE WHEN ? THEN cells_json ELSE '[]' END,"
+            " file_id = CASE WHEN ? THEN file_id ELSE NULL END"
             " WHERE id = ?",
             (
                 State.FINAL.value,
@@ -540,9 +604,40 @@ class Journal:
                 outcome.processed_at or now,
                 now,
                 int(keep_values),
+                int(keep_values),
+                int(keep_values),
                 record_id,
             ),
         )
+        self._drop_file_if_unused(old_file_id)
+
+    def _file_id(self, job: Job) -> int | None:
+        """The ``files`` entry holding the job's header row (created if needed), or None."""
+        if not job.headers:
+            return None
+        headers = _dump_cells(job.headers)
+        self._conn.execute(
+            "INSERT OR IGNORE INTO files (file_sha256, headers_json) VALUES (?, ?)",
+            (job.file_sha256, headers),
+        )
+        row = self._conn.execute(
+            "SELECT id FROM files WHERE file_sha256 = ? AND headers_json = ?",
+            (job.file_sha256, headers),
+        ).fetchone()
+        return int(row[0])
+
+    def _file_id_of(self, record_id: int) -> int | None:
+        row = self._conn.execute("SELECT file_id FROM rows WHERE id = ?", (record_id,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def _drop_file_if_unused(self, file_id: int | None) -> None:
+        """Delete a header row no record refers to any more (same retention as values)."""
+        if file_id is not None:
+            self._conn.execute(
+                "DELETE FROM files WHERE id = ? AND NOT EXISTS"
+                " (SELECT 1 FROM rows WHERE file_id = ?)",
+                (file_id, file_id),
+            )
 
     def _insert_call(self, record_id: int, call: CallEntry) -> None:
         self._conn.execute(
@@ -593,6 +688,10 @@ def _dump_values(values: Mapping[str, str]) -> str:
     return json.dumps(dict(values), ensure_ascii=False, sort_keys=True)
 
 
+def _dump_cells(cells: Sequence[str]) -> str:
+    return json.dumps(list(cells), ensure_ascii=False)
+
+
 def _record(row: Sequence[Any]) -> JournalRecord:
     (
         id_,
@@ -621,6 +720,9 @@ def _record(row: Sequence[Any]) -> JournalRecord:
         created_at,
         updated_at,
         processed_at,
+        cells_json,
+        _file_id,
+        headers_json,
     ) = row
     outcome = None
     if status is not None:
@@ -656,4 +758,6 @@ def _record(row: Sequence[Any]) -> JournalRecord:
         created_at=created_at,
         updated_at=updated_at,
         outcome=outcome,
+        headers=tuple(json.loads(headers_json)) if headers_json else (),
+        cells=tuple(json.loads(cells_json)),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -240,3 +241,127 @@ def test_unusable_journal_path_is_a_french_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(JournalError, match="inutilisable"):
         Journal(blocker / "journal.sqlite3", clock=FakeClock())
+
+
+# ----- the row's original columns (headers and cells), schema 2 ----------------------
+
+HEADERS = ("Commentaire interne", "N° PCE", "Réf. demande", "Nom contact")
+
+
+def _job_with_cells(key: str, line: int, comment: str = "clé chez gardien") -> Job:
+    cells = (comment, "12345678901234", key, "  Dupont ")
+    return Job(key, "demandes.csv", SHA, line, _job(key, line).values, HEADERS, cells)
+
+
+def _files_rows(path: Path) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT file_sha256, headers_json FROM files").fetchall()
+    finally:
+        conn.close()
+
+
+def test_headers_and_cells_are_kept_with_the_values_and_headers_once_per_file(
+    tmp_path: Path,
+) -> None:
+    """A REPORTEE row keeps its file's header row and its own cells across reopen; the
+    header row is stored once for all rows of the file."""
+    path = tmp_path / "j.sqlite3"
+    with Journal(path, clock=FakeClock()) as j:
+        for line, key in ((2, "R-1"), (3, "R-2")):
+            rid = j.claim(_job_with_cells(key, line), run_id="r1").record.id
+            j.finish(rid, RowOutcome(Status.REPORTEE))
+    assert _files_rows(path) == [(SHA, json.dumps(list(HEADERS), ensure_ascii=False))]
+    with Journal(path, clock=FakeClock()) as j:
+        jobs = [r.job() for r in j.open_records()]
+    assert jobs == [_job_with_cells("R-1", 2), _job_with_cells("R-2", 3)]
+    assert jobs[0].headers == HEADERS and jobs[0].cells[3] == "  Dupont "
+
+
+def test_headers_and_cells_are_cleared_with_the_values(tmp_path: Path) -> None:
+    """Once a row's values are cleared, so are its cells; the file's header row goes when
+    the last record holding it does (a rejected row keeps none at all)."""
+    path = tmp_path / "j.sqlite3"
+    with Journal(path, clock=FakeClock()) as j:
+        first = j.claim(_job_with_cells("R-1", 2), run_id="r1").record.id
+        second = j.claim(_job_with_cells("R-2", 3), run_id="r1").record.id
+        j.finish(first, RowOutcome(Status.DATE_DEMANDEE, numero_demande="D1"))
+        cleared = j.get(first)
+        assert (cleared.values, cleared.headers, cleared.cells) == ({}, (), ())
+        assert j.get(second).cells and _files_rows(path)  # still needed by R-2
+        j.finish(second, RowOutcome(Status.REFUS_OMEGA))
+        assert _files_rows(path) == []
+        rejected = j.record_final(
+            _job_with_cells("R-3", 4), RowOutcome(Status.REJET_VALIDATION), run_id="r1"
+        )
+        assert rejected.status is Status.REJET_VALIDATION
+        assert all(r.cells == () and r.headers == () for r in j.all_records())
+        assert _files_rows(path) == []
+
+
+def test_reopened_row_takes_the_new_headers_and_cells(journal: Journal) -> None:
+    """A REPORTEE key sent again from a corrected file is reopened with that file's cells."""
+    rid = journal.claim(_job_with_cells("R-1", 2), run_id="r1").record.id
+    journal.finish(rid, RowOutcome(Status.REPORTEE))
+    claim = journal.claim(_job_with_cells("R-1", 2, comment="nouveau code"), run_id="r2")
+    assert claim.kind is ClaimKind.RESUME and claim.record.id == rid
+    assert claim.record.cells[0] == "nouveau code" and claim.record.headers == HEADERS
+
+
+_SCHEMA_1 = """
+CREATE TABLE rows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, run_id TEXT NOT NULL,
+    source TEXT NOT NULL, file_sha256 TEXT NOT NULL, line INTEGER NOT NULL,
+    values_json TEXT NOT NULL DEFAULT '{}', state TEXT NOT NULL, status TEXT,
+    numero_demande TEXT NOT NULL DEFAULT '', type_retour TEXT NOT NULL DEFAULT '',
+    code_retour TEXT NOT NULL DEFAULT '', messages_json TEXT NOT NULL DEFAULT '[]',
+    date_rdv TEXT NOT NULL DEFAULT '', plage_rdv TEXT NOT NULL DEFAULT '',
+    heure_min TEXT NOT NULL DEFAULT '', heure_max TEXT NOT NULL DEFAULT '',
+    presence_client TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
+    detail TEXT NOT NULL DEFAULT '', dialogue_json TEXT NOT NULL DEFAULT '{}',
+    create_unknown INTEGER NOT NULL DEFAULT 0, previous_id INTEGER REFERENCES rows(id),
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, processed_at TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX rows_by_key ON rows(key, id);
+CREATE INDEX rows_open ON rows(state, status);
+CREATE TABLE calls (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, row_id INTEGER NOT NULL REFERENCES rows(id),
+    operation TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
+    outcome TEXT NOT NULL, type_retour TEXT NOT NULL DEFAULT '',
+    code_retour TEXT NOT NULL DEFAULT '', messages_json TEXT NOT NULL DEFAULT '[]',
+    attempts INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX calls_by_row ON calls(row_id, id);
+PRAGMA user_version = 1;
+"""
+
+
+def test_schema_1_journal_is_migrated_and_its_deferred_rows_still_open(tmp_path: Path) -> None:
+    """A journal written before cells were kept opens, gains the new columns, lists its
+    REPORTEE row without headers or cells, and keeps them for rows journaled afterwards."""
+    path = tmp_path / "j.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_1)
+    values = json.dumps(dict(_job("OLD-1").values), sort_keys=True)
+    conn.execute(
+        "INSERT INTO rows (key, run_id, source, file_sha256, line, values_json, state, status,"
+        " created_at, updated_at) VALUES ('OLD-1', 'r0', 'demandes.csv', ?, 2, ?, 'final',"
+        " 'REPORTEE', 't', 't')",
+        (SHA, values),
+    )
+    conn.commit()
+    conn.close()
+    with Journal(path, clock=FakeClock()) as j:
+        (old,) = j.open_records()
+        assert old.job() == _job("OLD-1")
+        rid = j.claim(_job_with_cells("NEW-1", 3), run_id="r1").record.id
+        assert j.get(rid).cells == _job_with_cells("NEW-1", 3).cells
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(rows)")]
+        assert columns[-2:] == ["cells_json", "file_id"]
+    finally:
+        conn.close()
+    with Journal(path, clock=FakeClock()) as j:  # a migrated file opens again as is
+        assert j.get(rid).headers == HEADERS
