@@ -17,7 +17,7 @@ Rule codes are stable; ``RULES`` maps each to its French description and
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from operator import gt, itemgetter
 
@@ -202,7 +202,7 @@ _INDEX_FIELDS = (
     "ValeurIndexClient",
     "DateIndexClient",
 )
-# Fields check() reads directly, in the order it unpacks them (index fields last).
+# Fields check() reads directly, in the order it unpacks them; the index fields apart.
 _USED_FIELDS = itemgetter(
     "NumeroPCE",
     "CodePostal",
@@ -215,11 +215,13 @@ _USED_FIELDS = itemgetter(
     "DateRdv",
     "PlageRdv",
     "TelephoneContact",
-    *_INDEX_FIELDS,
 )
+_INDEX_VALUES = itemgetter(*_INDEX_FIELDS)
+_NO_INDEX = ("",) * len(_INDEX_FIELDS)
 _EMPTY_ROW = dict.fromkeys(CANONICAL_FIELDS, "")
 _EXPRESS_VALUES = frozenset({"", "0", "1"})
 _BAD_DATE = datetime.date.min
+_MEMO_SIZE = 100_000  # bound of the per-file date memos (distinct dates are few)
 
 
 class FileValidator:
@@ -245,17 +247,24 @@ class FileValidator:
             for name in CANONICAL_FIELDS
             if _CONTRACT_NAMES.get(name, name) in lengths
         )
-        # itemgetter of one name returns a bare value: add a sentinel entry with an
-        # unbounded limit so it always returns a tuple.
-        names = [name for name, _ in self._lengths] or ["NumeroPCE"]
-        self._length_getter = itemgetter(*names, names[0])
-        self._length_limits = (*(limit for _, limit in self._lengths), 1 << 30, 1 << 30)
+        self._contract_limits = _length_screen(self._lengths)
+        # A value within both its contract length and its voucher limit needs neither
+        # the LONGUEUR nor the TRONCATURE_BON rule: one screen for both.
+        plain = dict(self._lengths)
+        for name, limit in _VOUCHER_LIMITS:
+            plain[name] = min(limit, plain.get(name, limit))
+        self._plain_limits = _length_screen(tuple(plain.items()))
+        self._codes = {
+            code: _code_rules(referential, code) for code, _ in referential.all_couples()
+        }
+        self._slot_codes = frozenset(s.code for s in referential.slots if s.code)
         self._slot_list = ", ".join(s.code for s in referential.slots)
         self._index_list = ", ".join(t.code for t in referential.index_types)
         self._express_list = ", ".join(
             sorted({c for c, _ in referential.all_couples() if referential.express_allowed(c)})
         )
         self._dates: dict[str, datetime.date] = {}
+        self._good_dates: set[str] = set()  # DateRdv values already found fine
         self._motif_lists: dict[str, str] = {}
         self._references: dict[str, int] = {}
         self._signatures: dict[tuple[str, str, str, str], int] = {}
@@ -263,56 +272,66 @@ class FileValidator:
     # ------------------------------------------------------------------ public
 
     def check(self, row: RequestRow) -> list[Finding]:
-        """Findings of one row (in field order); remembers the row for the duplicate rules."""
+        """Findings of one row (in field order); remembers the row for the duplicate rules.
+
+        Each rule first runs an inline test that a plain value passes (one lookup or a
+        few ``str`` methods); only a value that fails it goes through the rule's method,
+        which decides the exact finding. A row without findings costs no method call.
+        """
         values = row.values
         try:
+            index_values = _INDEX_VALUES(values)
             fields = _USED_FIELDS(values)
         except KeyError:  # the reader gives every canonical field; be lenient anyway
             values = {**_EMPTY_ROW, **values}
+            index_values = _INDEX_VALUES(values)
             fields = _USED_FIELDS(values)
-        (pce, postal, reference, supplier_comment, code, motif, express, precision) = fields[:8]
-        date_rdv, plage, phone = fields[8:11]
+        pce, postal, reference, supplier_comment, code, motif = fields[:6]
+        express, precision, date_rdv, plage, phone = fields[6:]
         line = row.line
         out: list[Finding] = []
 
-        self._check_pce(pce, line, out)
-        if postal and not (len(postal) == 5 and postal.isascii() and postal.isdigit()):
-            message = (
-                f"CodePostal « {postal} » invalide : 5 chiffres attendus, ou vide "
-                "(Corse : 20xxx, jamais 2A/2B)."
-            )
-            out.append(_finding("CP_FORMAT", "CodePostal", postal, message, line))
+        if not (len(pce) == 14 and pce.isdigit() and pce.isascii()):
+            self._check_pce(pce, line, out)
+        if postal and not (len(postal) == 5 and postal.isdigit() and postal.isascii()):
+            self._check_postal(postal, line, out)
         if reference:
-            self._check_reference(reference, line, out)
+            first = self._references.setdefault(reference, line)
+            if first != line:
+                self._duplicate_reference(reference, first, line, out)
         if supplier_comment:
-            message = (
-                "CommentaireFournisseur n'est pas enregistré par OMEGA : utiliser plutôt "
-                "Commentaire ou ReferenceDemande pour le suivi."
-            )
-            out.append(
-                _finding(
-                    "COMMENTAIRE_NON_CONSERVE",
-                    "CommentaireFournisseur",
-                    supplier_comment,
-                    message,
-                    line,
-                )
-            )
-        if not self._check_code(code, line, out):
-            code = ""  # unknown: the code-dependent rules cannot apply
-        else:
+            self._check_supplier_comment(supplier_comment, line, out)
+        rules = self._codes.get(code)
+        if rules is None:
+            self._check_code(code, line, out)
+        elif motif not in rules.plain_motifs or (not precision and motif in rules.precision):
             self._check_motif(code, motif, precision, line, out)
-        if express:
-            self._check_express(code, express, line, out)
-        if any(fields[11:]) or (code and self._ref.index_required(code)):
-            self._check_index(code, values, line, out)
-        self._check_date_rdv(date_rdv, line, out)
-        self._check_slot(code, plage, line, out)
-        if phone:
+        known = code if rules is not None else ""  # unknown: code-dependent rules skip
+        if express and express != "0":
+            self._check_express(known, express, line, out)
+        if (rules is not None and rules.index_required) or index_values != _NO_INDEX:
+            self._check_index(known, values, line, out)
+        if date_rdv not in self._good_dates:
+            self._check_date_rdv(date_rdv, line, out)
+        if rules is not None and not rules.requires_slot:
+            if plage:
+                self._check_slot(known, plage, line, out)
+        elif plage not in self._slot_codes:
+            self._check_slot(known, plage, line, out)
+        if phone and not (phone.isdigit() and phone.isascii()):
             phone = self._check_phone(phone, line, out)
-        self._check_lengths(values, phone, line, out)
-        if pce and fields[4]:
-            self._check_duplicate((pce, fields[4], motif, date_rdv), line, out)
+        getter, limits = self._plain_limits
+        try:
+            too_long = any(map(gt, map(len, getter(values)), limits))
+        except KeyError:
+            too_long = True  # a field is absent from values: the rule's method looks
+        if too_long:
+            self._check_lengths(values, phone, line, out)
+        if pce and code:
+            key = (pce, code, motif, date_rdv)
+            first = self._signatures.setdefault(key, line)
+            if first != line:
+                self._duplicate_request(key, first, line, out)
         return out
 
     def finish(self) -> list[Finding]:
@@ -323,10 +342,10 @@ class FileValidator:
         """The values to send for this row (phone cleaned, JJ/JM/MM slot dropped)."""
         values = dict(row.values)
         phone = values.get("TelephoneContact", "")
-        if phone and self._digits_only_phone:
+        if phone and self._digits_only_phone and not phone.isdigit():
             values["TelephoneContact"] = _strip_separators(phone)
-        code = values.get("CodeLibelleIntervention", "")
-        if self._ref.is_known_code(code) and not self._ref.requires_slot(code):
+        rules = self._codes.get(values.get("CodeLibelleIntervention", ""))
+        if rules is not None and not rules.requires_slot:
             values["PlageRdv"] = ""
         return values
 
@@ -360,23 +379,38 @@ class FileValidator:
             )
         )
 
-    def _check_reference(self, reference: str, line: int, out: list[Finding]) -> None:
-        first = self._references.setdefault(reference, line)
-        if first != line:
-            out.append(
-                _finding(
-                    "REFERENCE_DOUBLON",
-                    "ReferenceDemande",
-                    reference,
-                    f"ReferenceDemande « {reference} » déjà utilisée ligne {first} : "
-                    "une référence différente par demande attendue.",
-                    line,
-                )
-            )
+    def _check_postal(self, postal: str, line: int, out: list[Finding]) -> None:
+        message = (
+            f"CodePostal « {postal} » invalide : 5 chiffres attendus, ou vide "
+            "(Corse : 20xxx, jamais 2A/2B)."
+        )
+        out.append(_finding("CP_FORMAT", "CodePostal", postal, message, line))
 
-    def _check_code(self, code: str, line: int, out: list[Finding]) -> bool:
-        if self._ref.is_known_code(code):
-            return True
+    def _duplicate_reference(
+        self, reference: str, first: int, line: int, out: list[Finding]
+    ) -> None:
+        out.append(
+            _finding(
+                "REFERENCE_DOUBLON",
+                "ReferenceDemande",
+                reference,
+                f"ReferenceDemande « {reference} » déjà utilisée ligne {first} : "
+                "une référence différente par demande attendue.",
+                line,
+            )
+        )
+
+    def _check_supplier_comment(self, comment: str, line: int, out: list[Finding]) -> None:
+        message = (
+            "CommentaireFournisseur n'est pas enregistré par OMEGA : utiliser plutôt "
+            "Commentaire ou ReferenceDemande pour le suivi."
+        )
+        out.append(
+            _finding("COMMENTAIRE_NON_CONSERVE", "CommentaireFournisseur", comment, message, line)
+        )
+
+    def _check_code(self, code: str, line: int, out: list[Finding]) -> None:
+        """Report a code missing from the row or from Annexe B."""
         if not code:
             message = "CodeLibelleIntervention obligatoire : un code de l'Annexe B attendu."
             out.append(_finding("CODE_MANQUANT", "CodeLibelleIntervention", code, message, line))
@@ -386,7 +420,6 @@ class FileValidator:
                 "(ex. Z8, 34, 206)."
             )
             out.append(_finding("CODE_INCONNU", "CodeLibelleIntervention", code, message, line))
-        return False
 
     def _motif_list(self, code: str) -> str:
         listed = self._motif_lists.get(code)
@@ -498,6 +531,8 @@ class FileValidator:
                 "ou ultérieure attendue."
             )
             out.append(_finding("DATE_RDV_PASSEE", "DateRdv", value, message, line))
+        elif len(self._good_dates) < _MEMO_SIZE:
+            self._good_dates.add(value)
 
     def _check_slot(self, code: str, plage: str, line: int, out: list[Finding]) -> None:
         if code and not self._ref.requires_slot(code):
@@ -542,7 +577,7 @@ class FileValidator:
         self, values: Mapping[str, str], phone: str, line: int, out: list[Finding]
     ) -> None:
         reported: set[str] = set()
-        if not self._fits(values):
+        if not _fits(values, self._contract_limits):
             # Slow path, rare: some value is too long (the cleaned phone may fit).
             reported = {f.field for f in out}
             for name, limit in self._lengths:
@@ -560,24 +595,14 @@ class FileValidator:
                 )
                 out.append(_finding("TRONCATURE_BON", name, value, message, line))
 
-    def _fits(self, values: Mapping[str, str]) -> bool:
-        """True when no value exceeds its contract length (checked in C, without a loop)."""
-        try:
-            found = self._length_getter(values)
-        except KeyError:
-            return False  # a field is absent from values: let the slow path look
-        return not any(map(gt, map(len, found), self._length_limits))
-
-    def _check_duplicate(
-        self, key: tuple[str, str, str, str], line: int, out: list[Finding]
+    def _duplicate_request(
+        self, key: tuple[str, str, str, str], first: int, line: int, out: list[Finding]
     ) -> None:
-        first = self._signatures.setdefault(key, line)
-        if first != line:
-            message = (
-                f"Même demande que la ligne {first} (PCE {key[0]}, code {key[1]}, motif et "
-                "date identiques) : vérifier qu'il ne s'agit pas d'un doublon."
-            )
-            out.append(_finding("DEMANDE_DOUBLON", "NumeroPCE", key[0], message, line))
+        message = (
+            f"Même demande que la ligne {first} (PCE {key[0]}, code {key[1]}, motif et "
+            "date identiques) : vérifier qu'il ne s'agit pas d'un doublon."
+        )
+        out.append(_finding("DEMANDE_DOUBLON", "NumeroPCE", key[0], message, line))
 
     def _date(self, value: str) -> datetime.date:
         """Parse a strict ``YYYY-MM-DD`` date (memoised); ``_BAD_DATE`` when invalid."""
@@ -591,12 +616,53 @@ class FileValidator:
                         parsed = datetime.date.fromisoformat(value)
                     except ValueError:
                         parsed = _BAD_DATE
-            if len(self._dates) < 100_000:
+            if len(self._dates) < _MEMO_SIZE:
                 self._dates[value] = parsed
         return parsed
 
 
 Validator = FileValidator
+
+
+@dataclass(frozen=True, slots=True)
+class _CodeRules:
+    """What the row rules need to know about one Annexe B code, looked up once."""
+
+    plain_motifs: frozenset[str]  # motifs valid as such ('' for a code without motifs)
+    precision: frozenset[str]  # motifs labelled "Autre": PrecisionIntervention required
+    requires_slot: bool
+    index_required: bool
+
+
+def _code_rules(referential: Referential, code: str) -> _CodeRules:
+    motifs = referential.motif_codes(code)
+    return _CodeRules(
+        plain_motifs=motifs or frozenset({""}),
+        precision=frozenset(m for m in motifs if referential.precision_required(code, m)),
+        requires_slot=referential.requires_slot(code),
+        index_required=referential.index_required(code),
+    )
+
+
+# (getter of some fields' values, their limits): what _fits compares in one C-level pass.
+_LengthScreen = tuple[Callable[[Mapping[str, str]], tuple[str, ...]], tuple[int, ...]]
+
+
+def _length_screen(limits: tuple[tuple[str, int], ...]) -> _LengthScreen:
+    # itemgetter of one name returns a bare value: add a sentinel entry with an
+    # unbounded limit so it always returns a tuple.
+    names = [name for name, _ in limits] or ["NumeroPCE"]
+    return itemgetter(*names, names[0]), (*(limit for _, limit in limits), 1 << 30, 1 << 30)
+
+
+def _fits(values: Mapping[str, str], screen: _LengthScreen) -> bool:
+    """True when no value exceeds its limit (checked in C, without a Python loop)."""
+    getter, limits = screen
+    try:
+        found = getter(values)
+    except KeyError:
+        return False  # a field is absent from values: let the slow path look
+    return not any(map(gt, map(len, found), limits))
 
 
 def _finding(rule: str, field: str, value: str, message: str, line: int) -> Finding:
