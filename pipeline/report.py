@@ -31,7 +31,13 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from pipeline.records import Family, Finding, RequestRow, RowOutcome, Severity, Status
-from pipeline.xlsx_stream import StreamingBook, StyleSet, clean_text, looks_like_formula
+from pipeline.xlsx_stream import (
+    PAPER_A4,
+    StreamingBook,
+    StyleSet,
+    clean_text,
+    looks_like_formula,
+)
 
 RESULTS_SHEET = "Résultats"
 SUMMARY_SHEET = "Synthèse"
@@ -373,11 +379,15 @@ class _ResultsBook(_Book):
         book = self.book
         result_widths = _fit_headers(_RESULT_WIDTHS, RESULT_COLUMNS)
         self.results = book.fast_sheet(
-            RESULTS_SHEET, [*_input_widths(headers), *result_widths], primary=True, selected=True
+            RESULTS_SHEET,
+            [*_input_widths(headers), *result_widths],
+            primary=True,
+            selected=True,
+            printable=True,
         )
         self.summary = book.openpyxl_sheet(SUMMARY_SHEET)
         self.anomalies = book.fast_sheet(
-            ANOMALIES_SHEET, _fit_headers(_ANOMALY_WIDTHS, ANOMALY_COLUMNS)
+            ANOMALIES_SHEET, _fit_headers(_ANOMALY_WIDTHS, ANOMALY_COLUMNS), printable=True
         )
         self.family = self.family_styles(FAMILY_COLOURS)
         self.severity = {s: book.style_set(fill=c) for s, c in _SEVERITY_COLOURS.items()}
@@ -560,7 +570,8 @@ class _Summary:
         sheet = _untyped(ws)
         for letter, width in zip("ABCDE", (22, 66, 10, 14, 90), strict=True):
             sheet.column_dimensions[letter].width = width
-        sheet.page_setup.orientation = "landscape"  # printed: one page wide
+        sheet.page_setup.orientation = "landscape"  # printed on A4: one page wide
+        sheet.page_setup.paperSize = PAPER_A4
         sheet.page_setup.fitToWidth = 1
         sheet.page_setup.fitToHeight = 0
         sheet.sheet_properties.pageSetUpPr.fitToPage = True

@@ -9,7 +9,7 @@ faster, streaming rows straight into the zip archive.
 
     book = StreamingBook(path)               # a temporary path; the caller renames it
     styles = book.style_set(fill="C6EFCE")   # text / wrapped / quote-prefixed variants
-    sheet = book.fast_sheet("Résultats", widths=[12.0, 30.0], primary=True)
+    sheet = book.fast_sheet("Résultats", widths=[12.0, 30.0], primary=True, printable=True)
     sheet.write_row(["A", "=1+1"], styles)   # '=1+1' stays text, never a formula
     summary = book.openpyxl_sheet("Synthèse")  # ordinary write-only openpyxl sheet
     book.close()                             # writes the rest of the package
@@ -19,6 +19,11 @@ visible U+FFFD, and text longer than a cell can hold is cut with a marker. Strin
 are always stored as text (``t="inlineStr"``); those that a spreadsheet would
 read as a formula when edited (leading ``= + - @``, tab, CR) also get the
 ``quotePrefix`` style, so re-typing the cell keeps it text.
+
+Spreadsheets do not size rows from their wrapped text when they open a file (LibreOffice
+let multi-line cells spill over the next rows): each row that needs more than one line
+gets an explicit height, from its tallest cell's line count (line breaks, then the text
+cut at about the column width in characters), capped at :data:`MAX_ROW_LINES` lines.
 """
 
 from __future__ import annotations
@@ -58,6 +63,14 @@ _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _CHUNK_ROWS = 256
+LINE_HEIGHT_PT = 15.0  # one line of the default font (Calibri 11), as Excel sizes it
+MAX_ROW_LINES = 15  # taller rows are capped (the cell still holds everything)
+PAPER_A4 = 9  # the pageSetup paperSize code of A4
+# The <row> attributes for a row of n lines (n = 0 or 1: the default height).
+_ROW_HEIGHTS = tuple(
+    f' ht="{n * LINE_HEIGHT_PT:g}" customHeight="1"' if n > 1 else ""
+    for n in range(MAX_ROW_LINES + 1)
+)
 
 
 def clean_text(value: str) -> str:
@@ -74,8 +87,29 @@ def looks_like_formula(value: str) -> bool:
     return value.startswith(FORMULA_TRIGGERS)
 
 
-def _string_cell(ref: str, value: str, style: StyleSet, wrap_at: int) -> str:
-    """One text cell, with everything that needs care: cleaning, escaping, quote, spaces."""
+def line_count(value: str, per_line: int) -> int:
+    """Lines a wrapped cell shows: each line break starts a line, long lines wrap.
+
+    ``per_line`` is the number of characters that fit on a line (about the column
+    width); the count stops growing at :data:`MAX_ROW_LINES`.
+    """
+    if len(value) <= per_line:  # no line wraps: one line per line break
+        return min(value.count("\n") + 1, MAX_ROW_LINES)
+    if "\n" not in value:
+        return min((len(value) - 1) // per_line + 1, MAX_ROW_LINES)
+    lines = 0
+    for part in value.split("\n"):
+        lines += -(-len(part) // per_line) or 1
+        if lines >= MAX_ROW_LINES:
+            return MAX_ROW_LINES
+    return lines
+
+
+def _string_cell(ref: str, value: str, style: StyleSet, wrap_at: int) -> tuple[str, int]:
+    """One text cell, with everything that needs care: cleaning, escaping, quote, spaces.
+
+    Returns the cell's XML and the number of lines it shows.
+    """
     value = clean_text(value)
     wrap = "\n" in value or len(value) > wrap_at
     if value.startswith(FORMULA_TRIGGERS):
@@ -83,7 +117,8 @@ def _string_cell(ref: str, value: str, style: StyleSet, wrap_at: int) -> str:
     else:
         s = style.wrap if wrap else style.plain
     space = ' xml:space="preserve"' if value[0].isspace() or value[-1].isspace() else ""
-    return f'<c r="{ref}" s="{s}" t="inlineStr"><is><t{space}>{_xml_text(value)}</t></is></c>'
+    xml = f'<c r="{ref}" s="{s}" t="inlineStr"><is><t{space}>{_xml_text(value)}</t></is></c>'
+    return xml, line_count(value, wrap_at) if wrap else 1
 
 
 def _xml_text(value: str) -> str:
@@ -108,21 +143,34 @@ class FastSheet:
 
     Strings are text cells; ints and floats are numbers; None and '' leave the cell
     empty. A string is wrapped when it holds a line break or is longer than its
-    column is wide. ``row_fill`` (a style id) colours the empty cells of the row too.
+    column is wide; a row with wrapped text gets the height of its tallest cell
+    (:func:`line_count` lines of :data:`LINE_HEIGHT_PT`, at most :data:`MAX_ROW_LINES`).
+    ``row_fill`` (a style id) colours the empty cells of the row too. ``printable``:
+    printed on A4 landscape, scaled to one page wide (as many pages down as needed);
+    the header row is repeated on every page by the workbook's ``Print_Titles`` name,
+    which :meth:`StreamingBook.fast_sheet` sets.
     """
 
     def __init__(
-        self, stream: IO[bytes], widths: Sequence[float], *, selected: bool, freeze_header: bool
+        self,
+        stream: IO[bytes],
+        widths: Sequence[float],
+        *,
+        selected: bool,
+        freeze_header: bool,
+        printable: bool = False,
     ) -> None:
         self._out = stream
         self._letters = [get_column_letter(i) for i in range(1, len(widths) + 1)]
         self._wrap_at = [max(int(w) - 1, 8) for w in widths]
         self._pending: list[str] = []
         self.rows = 0
+        self.printable = printable
+        fit = ' fitToPage="1"' if printable else ""
         head = [
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n',
             f'<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">',
-            '<sheetPr><outlinePr summaryBelow="1" summaryRight="1"/><pageSetUpPr/></sheetPr>',
+            f'<sheetPr><outlinePr summaryBelow="1" summaryRight="1"/><pageSetUpPr{fit}/></sheetPr>',
             '<sheetViews><sheetView workbookViewId="0"',
             ' tabSelected="1">' if selected else ">",
         ]
@@ -163,12 +211,18 @@ class FastSheet:
         """Append one row; ``styles`` is one StyleSet for every cell or one per column."""
         self.rows += 1
         r = str(self.rows)
-        parts = [f'<row r="{r}" s="{row_fill}" customFormat="1">' if row_fill else f'<row r="{r}">']
+        parts = [""]  # the row's tag, once its height is known
         if isinstance(styles, StyleSet):
-            self._cells(parts, r, values, styles)
+            lines = self._cells(parts, r, values, styles)
         else:
+            lines = 1
             for i, style in enumerate(styles):
-                self._cells(parts, r, values[i : i + 1], style, first=i)
+                lines = max(lines, self._cells(parts, r, values[i : i + 1], style, first=i))
+        height = _ROW_HEIGHTS[lines if lines <= MAX_ROW_LINES else MAX_ROW_LINES]
+        if row_fill:
+            parts[0] = f'<row r="{r}" s="{row_fill}" customFormat="1"{height}>'
+        else:
+            parts[0] = f'<row r="{r}"{height}>'
         parts.append("</row>")
         self._pending.append("".join(parts))
         if len(self._pending) >= _CHUNK_ROWS:
@@ -181,8 +235,9 @@ class FastSheet:
         values: Sequence[str | int | float | None],
         style: StyleSet,
         first: int = 0,
-    ) -> None:
-        """Render cells (this loop is the hot path: keep it lean)."""
+    ) -> int:
+        """Render cells and return the most lines one of them shows (the hot path: keep it lean)."""
+        lines = 1
         plain, wrap = style.plain, style.wrap
         special = _SPECIAL.search
         care_first, care_last = _CARE_FIRST, _SPACES
@@ -197,20 +252,33 @@ class FastSheet:
                     or special(value)
                     or len(value) > MAX_CELL_CHARS
                 ):
-                    parts.append(_string_cell(letter + r, value, style, limit))
-                else:  # the common case: nothing to clean, escape, quote or preserve
-                    s = plain if len(value) <= limit else wrap
-                    parts.append(
-                        f'<c r="{letter}{r}" s="{s}" t="inlineStr"><is><t>{value}</t></is></c>'
-                    )
+                    xml, n = _string_cell(letter + r, value, style, limit)
+                    parts.append(xml)
+                    if n > lines:
+                        lines = n
+                    continue
+                # the common case: nothing to clean, escape, quote or preserve
+                if len(value) <= limit:
+                    s = plain
+                else:
+                    s = wrap
+                    n = (len(value) - 1) // limit + 1  # capped by write_row
+                    if n > lines:
+                        lines = n
+                parts.append(
+                    f'<c r="{letter}{r}" s="{s}" t="inlineStr"><is><t>{value}</t></is></c>'
+                )
             elif value is None:
                 continue
             elif isinstance(value, str):  # a str subclass (StrEnum): its plain text
                 if value:
-                    parts.append(_string_cell(letter + r, str.__str__(value), style, limit))
+                    xml, n = _string_cell(letter + r, str.__str__(value), style, limit)
+                    parts.append(xml)
+                    lines = max(lines, n)
             else:
                 number = int(value) if isinstance(value, bool) else value
                 parts.append(f'<c r="{letter}{r}" s="{plain}"><v>{number!r}</v></c>')
+        return lines
 
     def _flush(self) -> None:
         if self._pending:
@@ -226,6 +294,11 @@ class FastSheet:
         tail.append(
             '<pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/>'
         )
+        if self.printable:
+            tail.append(
+                f'<pageSetup paperSize="{PAPER_A4}" orientation="landscape"'
+                ' fitToWidth="1" fitToHeight="0"/>'
+            )
         if ignore_number_as_text:
             tail.append(
                 f'<ignoredErrors><ignoredError sqref="{self.dimension}" numberStoredAsText="1"/>'
@@ -300,9 +373,15 @@ class StreamingBook:
         selected: bool = False,
         freeze_header: bool = True,
         autofilter: bool = True,
+        printable: bool = False,
     ) -> FastSheet:
-        """Create a streamed sheet (``primary``: the first sheet, written straight to disk)."""
+        """Create a streamed sheet (``primary``: the first sheet, written straight to disk).
+
+        ``printable``: A4 landscape, one page wide, the first row repeated on each page.
+        """
         placeholder = cast(WriteOnlyWorksheet, self.workbook.create_sheet(title))
+        if printable:
+            placeholder.print_title_rows = "1:1"  # the Print_Titles defined name
         index = len(self.workbook.sheetnames)
         stream: IO[bytes]
         spool: IO[bytes] | None = None
@@ -314,7 +393,9 @@ class StreamingBook:
         else:
             spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
             stream = spool
-        sheet = FastSheet(stream, widths, selected=selected, freeze_header=freeze_header)
+        sheet = FastSheet(
+            stream, widths, selected=selected, freeze_header=freeze_header, printable=printable
+        )
         self._fast.append(_FastEntry(sheet, stream, placeholder, spool, autofilter))
         return sheet
 

@@ -31,7 +31,7 @@ from pipeline.report import (
     write_resubmission,
     write_results,
 )
-from pipeline.xlsx_stream import ILLEGAL_MARK, MAX_CELL_CHARS
+from pipeline.xlsx_stream import ILLEGAL_MARK, MAX_CELL_CHARS, MAX_ROW_LINES, line_count
 
 NOW = datetime(2026, 12, 1, 2, 30, 0)
 HEADERS = ("NumeroPCE", "Référence demande", "NomContact", "Commentaire", "DateRdv")
@@ -214,8 +214,74 @@ def test_fill_per_status_family(written: ReportPaths) -> None:
         colour = FAMILY_COLOURS[outcome.status.family]
         assert {str(c.fill.fgColor.rgb)[-6:] for c in row if c.value is not None} == {colour}
     xml = sheet_xml(written.results)["xl/worksheets/sheet1.xml"]
-    row_styles = re.findall(r'<row r="(\d+)" s="(\d+)" customFormat="1">', xml)
+    row_styles = re.findall(r'<row r="(\d+)" s="(\d+)" customFormat="1"[ >]', xml)
     assert len(row_styles) == len(sample())  # empty cells of the row are filled too
+
+
+def heights(ws: Worksheet) -> dict[int, float]:
+    """Row number -> explicit height (points), for the rows that have a custom height."""
+    return {
+        r: float(d.height)
+        for r, d in ws.row_dimensions.items()
+        if d.customHeight and d.height is not None
+    }
+
+
+def test_row_height_from_the_tallest_wrapped_cell(written: ReportPaths) -> None:
+    """A row is as tall as its cell with the most lines (breaks and wrapping), 15 pt a line."""
+    ws = load_workbook(written.results)["Résultats"]
+    # Résultat (36 wide: 35 characters a line) decides here: row 2 holds the label and a
+    # 54-character detail (1 + 2 lines); row 5 a 43- and a 70-character line (2 + 2).
+    assert heights(ws) == {2: 45.0, 3: 30.0, 4: 30.0, 5: 60.0, 6: 30.0, 7: 45.0}
+    xml = sheet_xml(written.results)["xl/worksheets/sheet1.xml"]
+    assert re.search(r'<row r="2" s="\d+" customFormat="1" ht="45" customHeight="1">', xml)
+    assert '<row r="1">' in xml  # header: one line, default height
+    assert not heights(load_workbook(written.results)["Anomalies"])  # all one-liners
+    assert written.resubmission is not None  # MotifResoumission (60 wide) too
+    assert heights(load_workbook(written.resubmission)["Demandes"]) == {2: 30.0, 3: 30.0, 4: 60.0}
+
+
+def test_row_height_long_lines_and_cap(tmp_path: Path) -> None:
+    """Long unbroken text counts its wrapped lines, quoted text too; very tall rows are capped."""
+    many = tuple(f"message {i}" for i in range(40))
+    done = Status.RDV_PROGRAMME  # its label fits on one line
+    rows = [
+        (make_row(2, ("1", "R", "N", "x" * 100)), RowOutcome(done)),  # 30 wide: 4 lines
+        (make_row(3, ("1", "R", "N", "=a\nb\nc")), RowOutcome(done)),  # quoted, 3 lines
+        (make_row(4, ("1", "R", "N")), RowOutcome(done, messages=many)),
+        (make_row(5, ("1", "R", "N", "y" * 29)), RowOutcome(done)),  # fits: 1 line
+    ]
+    path = write_results(tmp_path, HEADERS, rows, run_info(), now=NOW)
+    ws = load_workbook(path)["Résultats"]
+    assert heights(ws) == {2: 60.0, 3: 45.0, 4: 15.0 * MAX_ROW_LINES}
+    assert column(ws, "MessageRetour")[2].value == "\n".join(many)  # capped height, full text
+    assert ws["D3"].quotePrefix and ws["D3"].alignment.wrap_text
+
+
+def test_line_count() -> None:
+    """Each line break starts a line, each line wraps every `per_line` characters, up to the cap."""
+    assert line_count("", 10) == 1
+    assert line_count("x" * 10, 10) == 1
+    assert line_count("x" * 11, 10) == 2
+    assert line_count("a\n\nb" + "x" * 20, 10) == 1 + 1 + 3
+    assert line_count("a\n", 10) == 2
+    assert line_count("x" * 10_000, 10) == MAX_ROW_LINES
+    assert line_count("\n" * 100, 10) == MAX_ROW_LINES
+
+
+def test_results_and_anomalies_print_on_landscape_a4_one_page_wide(written: ReportPaths) -> None:
+    """Résultats and Anomalies print A4 landscape, one page wide, the header row on every page."""
+    wb = load_workbook(written.results)
+    for name in ("Résultats", "Anomalies"):
+        ws = wb[name]
+        setup = ws.page_setup
+        assert (setup.orientation, setup.paperSize) == ("landscape", 9), name  # 9: A4
+        assert (setup.fitToWidth, setup.fitToHeight) == (1, 0), name  # pages down: as needed
+        fit = ws.sheet_properties.pageSetUpPr
+        assert fit is not None and fit.fitToPage, name
+        assert ws.print_title_rows == "$1:$1", name
+    summary = wb["Synthèse"].page_setup
+    assert (summary.orientation, summary.paperSize, summary.fitToWidth) == ("landscape", 9, 1)
 
 
 def test_no_formula_ever(tmp_path: Path) -> None:
@@ -536,3 +602,45 @@ def test_libreoffice_reads_the_same_values(written: ReportPaths, tmp_path: Path)
     ]
     assert exported == expected
     assert exported[1][3] == "=1+1"
+
+
+@pytest.mark.skipif(
+    shutil.which("soffice") is None or shutil.which("pdftotext") is None,
+    reason="LibreOffice (soffice) or poppler-utils (pdftotext) not installed",
+)
+def test_libreoffice_prints_landscape_pages_with_the_header_repeated(tmp_path: Path) -> None:
+    """Printed by LibreOffice, Résultats and Anomalies pages are landscape A4 under their header."""
+    rows = [(row, outcome) for _ in range(30) for row, outcome in sample()]  # several pages
+    path = write_results(tmp_path, HEADERS, rows, run_info(), now=NOW)
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    pdf = path.with_suffix(".pdf")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    pages = [page.strip() for page in text.split("\f") if page.strip()]
+    results = [p for p in pages if p.startswith("NumeroPCE")]
+    anomalies = [p for p in pages if p.startswith("Ligne")]
+    assert len(results) >= 2 and len(anomalies) >= 2  # the header opens every page
+    assert len(pages) == len(results) + 1 + len(anomalies)  # + Synthèse: one page wide each
+    info = subprocess.run(
+        ["pdfinfo", "-f", "1", "-l", str(len(pages)), str(pdf)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    sizes = re.findall(r"Page\s+\d+ size:\s+([\d.]+) x ([\d.]+) pts \(A4\)", info)
+    assert len(sizes) == len(pages) and all(float(w) > float(h) for w, h in sizes)
