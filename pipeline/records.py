@@ -35,6 +35,10 @@ CANONICAL_FIELDS: tuple[str, ...] = (
     "ComplementAdresse",
 )
 
+# ReferenceDemande of the template's example row: a row still carrying it is the example
+# left in place, never a real request (the validator refuses it).
+EXAMPLE_REFERENCE = "EXEMPLE-0001"
+
 # Columns without which a file cannot be processed at all (file-level error).
 REQUIRED_COLUMNS: tuple[str, ...] = ("NumeroPCE", "CodeLibelleIntervention", "DateRdv")
 

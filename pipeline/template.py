@@ -31,7 +31,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from pipeline.contract import field_max_lengths
-from pipeline.records import CANONICAL_FIELDS, REQUIRED_COLUMNS
+from pipeline.records import CANONICAL_FIELDS, EXAMPLE_REFERENCE, REQUIRED_COLUMNS
 from pipeline.referential import Category, Referential
 
 SHEET_REQUESTS = "Demandes"
@@ -158,7 +158,7 @@ def example_row(referential: Referential, today: dt.date) -> dict[str, str | dt.
     return {
         "NumeroPCE": "12345678901234",
         "CodePostal": "75011",
-        "ReferenceDemande": "EXEMPLE-0001",
+        "ReferenceDemande": EXAMPLE_REFERENCE,
         "TelephoneFournisseur": "0102030405",
         "Commentaire": "Ligne d'exemple : remplacez-la par vos demandes",
         "CodeLibelleIntervention": code,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from operator import gt, itemgetter
 
 from pipeline.contract import field_max_lengths
-from pipeline.records import CANONICAL_FIELDS, Finding, RequestRow, Severity
+from pipeline.records import CANONICAL_FIELDS, EXAMPLE_REFERENCE, Finding, RequestRow, Severity
 from pipeline.referential import Referential
 
 
@@ -171,6 +171,12 @@ RULE_INFO: Mapping[str, RuleInfo] = {
             "Une référence de demande déjà utilisée plus haut dans le fichier.",
         ),
         RuleInfo(
+            "LIGNE_EXEMPLE",
+            _E,
+            "ReferenceDemande",
+            "La ligne d'exemple du modèle (EXEMPLE-0001) n'est jamais envoyée.",
+        ),
+        RuleInfo(
             "DEMANDE_DOUBLON",
             _W,
             "NumeroPCE",
@@ -299,6 +305,8 @@ class FileValidator:
             first = self._references.setdefault(reference, line)
             if first != line:
                 self._duplicate_reference(reference, first, line, out)
+            if reference == EXAMPLE_REFERENCE:
+                self._example_row(reference, line, out)
         if supplier_comment:
             self._check_supplier_comment(supplier_comment, line, out)
         rules = self._codes.get(code)
@@ -399,6 +407,13 @@ class FileValidator:
                 line,
             )
         )
+
+    def _example_row(self, reference: str, line: int, out: list[Finding]) -> None:
+        message = (
+            f"ReferenceDemande « {reference} » : c'est la ligne d'exemple du modèle, elle "
+            "n'est pas envoyée ; la supprimer ou la remplacer par une vraie demande."
+        )
+        out.append(_finding("LIGNE_EXEMPLE", "ReferenceDemande", reference, message, line))
 
     def _check_supplier_comment(self, comment: str, line: int, out: list[Finding]) -> None:
         message = (

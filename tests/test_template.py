@@ -135,7 +135,7 @@ def test_referential_sheet_lists_annexes_b_and_c_and_slots(
 
 
 def test_example_row_reads_and_validates_cleanly(template: Path, referential: Referential) -> None:
-    """The example row comes back through the reader and the validator without any finding."""
+    """The example row reads back and breaks no rule except being the example (never sent)."""
     info, rows = open_input(template, max_bytes=10 * 1024 * 1024)
     assert not info.findings
     (row,) = list(rows)
@@ -145,7 +145,9 @@ def test_example_row_reads_and_validates_cleanly(template: Path, referential: Re
     assert TODAY + dt.timedelta(days=30) <= date_rdv <= TODAY + dt.timedelta(days=40)
     assert date_rdv.weekday() < 5
     validator = FileValidator(referential, today=TODAY, version="V9")
-    assert validator.check(row) == []
+    assert [f.rule for f in validator.check(row)] == ["LIGNE_EXEMPLE"]
+    row.values = {**row.values, "ReferenceDemande": "MA-REF-1"}  # a real request like it
+    assert FileValidator(referential, today=TODAY, version="V9").check(row) == []
 
 
 def test_code_columns_are_text_so_excel_keeps_leading_zeros(template: Path) -> None:
