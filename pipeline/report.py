@@ -16,8 +16,8 @@ import os
 import re
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -170,10 +170,16 @@ def write_reports(
     file_findings: Sequence[Finding] = (),
     stem: str | None = None,
     now: datetime | None = None,
+    finished: Callable[[], datetime] | None = None,
 ) -> ReportPaths:
-    """Write the result workbook and, when rows qualify, the resubmission file, in one pass."""
+    """Write the result workbook and, when rows qualify, the resubmission file, in one pass.
+
+    ``finished``, when given, is asked for the run's end time once every row has been
+    consumed: with a lazy ``results`` stream the rows are processed while they are
+    written, so the end is only known then (it replaces ``run.finished_at``).
+    """
     results_path, resubmission = _write(
-        output_dir, headers, results, run, file_findings, stem, now, True, True
+        output_dir, headers, results, run, file_findings, stem, now, True, True, finished
     )
     assert results_path is not None
     return ReportPaths(results_path, resubmission)
@@ -265,6 +271,7 @@ def _write(
     now: datetime | None,
     with_results: bool,
     with_resubmission: bool,
+    finished: Callable[[], datetime] | None = None,
 ) -> tuple[Path | None, Path | None]:
     output_dir.mkdir(parents=True, exist_ok=True)
     base = _safe_stem(stem if stem is not None else Path(run.file_name).stem)
@@ -281,6 +288,8 @@ def _write(
                 resubmit_book.add(row, outcome)
         result_path = None
         if result_book is not None:
+            if finished is not None:
+                run = replace(run, finished_at=finished())
             result_book.finish(run, file_findings)
             result_path = _publish(result_book.tmp, output_dir, f"{base}_resultats_{stamp}")
         resubmit_path = None

@@ -246,6 +246,7 @@ class BatchRun:
                 file_findings=input_file.findings,  # may grow if reading fails mid-file
                 stem=path.stem,
                 now=self.clock(),
+                finished=self.clock,
             )
             summary.output, summary.resubmission = paths.results, paths.resubmission
             if self.progress is not None:

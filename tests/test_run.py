@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import openpyxl
@@ -96,3 +96,22 @@ def test_limit_counts_across_chunks(tmp_path: Path) -> None:
     assert sent == 4
     assert file.moved_to is None
     assert (tmp_path / "input" / "lot.csv").exists()
+
+
+def test_synthese_end_time_is_taken_after_the_rows(tmp_path: Path) -> None:
+    """The Synthèse's end and duration cover the processing of the rows, not just the start."""
+    _write_input(tmp_path, 4)
+    ticks = iter(range(1000))
+
+    def clock() -> datetime:  # one minute per reading of the clock
+        return datetime(2026, 12, 1, 2, 0, 0) + timedelta(minutes=next(ticks))
+
+    summary = BatchRun(_settings(tmp_path), clock=clock, chunk_rows=2).execute()
+    [file] = summary.files
+    assert file.output is not None
+    book = openpyxl.load_workbook(file.output, read_only=True)
+    cells = [c for row in book["Synthèse"].iter_rows(values_only=True) for c in row if c]
+    end_at = cells[next(i for i, c in enumerate(cells) if str(c).startswith("Fin")) + 1]
+    rows = list(book["Résultats"].iter_rows(values_only=True))
+    processed = [r[rows[0].index("TraiteLe")] for r in rows[1:]]
+    assert str(end_at) >= max(str(p).replace("T", " ") for p in processed)
