@@ -48,6 +48,9 @@ class InputFile:
     headers: tuple[str, ...] = ()  # header cells, original order and spelling (trimmed)
     columns: Mapping[str, int] = field(default_factory=dict)  # canonical field -> index
     findings: list[Finding] = field(default_factory=list)  # file level (line=None)
+    # Rough number of data rows, known before reading them (for progress and ETA):
+    # the sheet's height, or the CSV's line count; blank rows make it an upper bound.
+    rows_hint: int | None = None
 
     @property
     def unreadable(self) -> bool:
@@ -108,10 +111,12 @@ def _open(path: Path, max_bytes: int, sheet: str) -> tuple[InputFile, Iterator[R
         if binary:
             return _unreadable(info, file_error(path, ReadRule.FICHIER_ILLISIBLE, binary))
         raw_rows = csv_rows(path, probe)
+        info.rows_hint = _count_lines(path)
     else:
         try:
             check_signature(path, probe)
-            _name, raw_rows = open_workbook(path, sheet)
+            _name, raw_rows, height = open_workbook(path, sheet)
+            info.rows_hint = height
         except WorkbookUnreadable as exc:
             rule = ReadRule.FICHIER_PROTEGE if exc.protected else ReadRule.FICHIER_ILLISIBLE
             return _unreadable(info, file_error(path, rule, str(exc)))
@@ -135,6 +140,8 @@ def _start(
     while header and not header[-1]:
         header.pop()
     info.headers = tuple(header)
+    if info.rows_hint is not None:
+        info.rows_hint = max(info.rows_hint - 1, 0)  # the header row
     match = match_headers(path, info.headers)
     info.columns = match.columns
     info.findings.extend(match.findings)
@@ -183,6 +190,16 @@ def _close(raw_rows: Iterator[RawRow]) -> None:
     close = getattr(raw_rows, "close", None)
     if close is not None:
         close()
+
+
+def _count_lines(path: Path) -> int:
+    """Line breaks in a text file, counted in 1 MiB blocks (≈10 ms for 17 MB)."""
+    count, last = 0, b"\n"
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
 
 
 def _unreadable(info: InputFile, finding: Finding) -> tuple[InputFile, Iterator[RequestRow]]:

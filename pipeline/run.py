@@ -234,7 +234,7 @@ class BatchRun:
         complete = True
         if not input_file.unreadable:
             if self.progress is not None:
-                self.progress.start_file(path.name, None)
+                self.progress.start_file(path.name, input_file.rows_hint)
             state = _FileState()
             results = self._stream(input_file, row_iter, summary, state)
             info = self._run_info(path.name, input_file.sha256, started)

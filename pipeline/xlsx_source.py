@@ -56,8 +56,9 @@ def _encrypted(path: Path) -> bool:
         return _ENCRYPTION_MARK in stream.read(4 << 20)
 
 
-def open_workbook(path: Path, sheet: str) -> tuple[str, Iterator[RawRow]]:
-    """(name of the sheet read, its rows with Excel row numbers); raises WorkbookUnreadable.
+def open_workbook(path: Path, sheet: str) -> tuple[str, Iterator[RawRow], int]:
+    """(name of the sheet read, its rows with Excel row numbers, its height in rows);
+    raises WorkbookUnreadable.
 
     calamine releases the GIL while it parses the sheet, so the XML scan for error
     cells runs meanwhile in a helper thread.
@@ -76,7 +77,7 @@ def open_workbook(path: Path, sheet: str) -> tuple[str, Iterator[RawRow]]:
             specials = scan.result()
         except Exception:  # best effort: the values calamine read stay usable
             specials = {}
-    return name, _rows(data, specials)
+    return name, _rows(data, specials), int(data.height)
 
 
 def _pick_sheet(workbook: CalamineWorkbook, wanted: str) -> str:

@@ -619,3 +619,27 @@ def test_short_csv_rows_are_padded(tmp_path: Path) -> None:
     _info, rows = read(path)
     assert rows[0].cells == (*ROW[:3], "", "", "")
     assert rows[0].values["DateRdv"] == ""
+
+
+def test_row_count_is_known_before_reading_for_progress(tmp_path: Path) -> None:
+    """The number of data rows is known up front (progress total and ETA), CSV and XLSX."""
+    from openpyxl import Workbook
+
+    csv_path = tmp_path / "n.csv"
+    csv_path.write_text(
+        "NumeroPCE;CodeLibelleIntervention;DateRdv\n"
+        + "".join(f"1100000000000{i};206;2026-12-10\n" for i in range(7)),
+        encoding="utf-8",
+    )
+    info, rows = open_input(csv_path, max_bytes=10**7)
+    assert info.rows_hint == 7 == len(list(rows))
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["NumeroPCE", "CodeLibelleIntervention", "DateRdv"])
+    for i in range(5):
+        sheet.append([f"1100000000000{i}", "206", "2026-12-10"])
+    xlsx_path = tmp_path / "n.xlsx"
+    book.save(xlsx_path)
+    info, rows = open_input(xlsx_path, max_bytes=10**7)
+    assert info.rows_hint == 5 == len(list(rows))
