@@ -252,8 +252,28 @@ def _tls_refused(detail: str) -> bool:
     return any(w in text for w in ("certificate", "handshake", "alert", "wrong version"))
 
 
+# What a business reader is told about the usual network causes; the technical text
+# follows in parentheses for support.
+_CAUSES_FR = {
+    "ConnectionResetError": "connexion réinitialisée par le serveur",
+    "ConnectionRefusedError": "connexion refusée par le serveur",
+    "ConnectionAbortedError": "connexion abandonnée",
+    "BrokenPipeError": "connexion coupée",
+    "RemoteDisconnected": "le serveur a fermé la connexion sans répondre",
+    "IncompleteRead": "réponse incomplète",
+    "TimeoutError": "délai dépassé",
+    "gaierror": "nom de serveur introuvable",
+    "NameResolutionError": "nom de serveur introuvable",
+    "NewConnectionError": "connexion impossible",
+    "SSLEOFError": "connexion sécurisée interrompue",
+    "SSLError": "erreur de connexion sécurisée (TLS)",
+    "InvalidURL": "adresse du service invalide",
+}
+
+
 def _root_cause(error: BaseException) -> str:
-    """The innermost wrapped exception, e.g. 'ConnectionRefusedError: [Errno 111] ...'."""
+    """The innermost wrapped exception, in French first, e.g. 'connexion refusée par le
+    serveur (ConnectionRefusedError: [Errno 111] ...)'."""
     current = error
     for _ in range(10):
         nxt = getattr(current, "reason", None) or current.__cause__
@@ -262,7 +282,10 @@ def _root_cause(error: BaseException) -> str:
         if nxt is None or nxt is current:
             break
         current = nxt
-    return f"{type(current).__name__}: {current}"
+    name = type(current).__name__
+    technical = f"{name}: {current}"
+    label = _CAUSES_FR.get(name)
+    return f"{label} ({technical})" if label else technical
 
 
 def _fold(text: str) -> str:

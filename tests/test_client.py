@@ -790,3 +790,19 @@ def test_redact_xml_masks_any_prefix_and_keeps_other_elements() -> None:
     )
     fault = "<faultstring>Nom 'Jeanne Martin' trop long, PCE &quot;123&quot;</faultstring>"
     assert redact_xml(fault) == "<faultstring>Nom *** trop long, PCE ***</faultstring>"
+
+
+def test_network_failure_is_explained_in_french_first() -> None:
+    """A refused connection is told in French, the technical cause kept for support."""
+    omega = OmegaSettings(
+        url="http://127.0.0.1:1/omega",
+        dn_entreprise=DN,
+        numero_cad=CAD,
+        login="batch.dit",
+        timeout_s=2,
+    )
+    client = OmegaClient(omega, "http://127.0.0.1:1/omega", max_attempts=1, max_retry_delay_s=0)
+    with pytest.raises(TransientError) as caught:
+        client.verifier_recevabilite("11000000000001")
+    assert "connexion refusée par le serveur" in str(caught.value)
+    assert "ConnectionRefusedError" in str(caught.value)
