@@ -1,6 +1,8 @@
 """``python -m pipeline.simulator``: run the OMEGA simulator until Ctrl-C.
 
 Bad arguments give a one-line French message and exit code 2, never a traceback.
+The simulator's log events (an internal error and its traceback, a cheroot warning)
+are written to stderr, personal data masked.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
+import structlog
+
 from pipeline.config import ConfigError, load_settings
+from pipeline.logs import mask_personal_data
 from pipeline.simulator.faults import ALL_KINDS, parse_kinds
 from pipeline.simulator.server import (
     DEFAULT_THREADS,
@@ -212,5 +217,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _log_to_stderr() -> None:
+    """structlog events (logger ``omega.simulator``) to stderr, tracebacks in full."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.dev.set_exc_info,
+            structlog.processors.format_exc_info,  # the traceback as text, masked below
+            mask_personal_data,
+            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
 if __name__ == "__main__":
+    _log_to_stderr()
     sys.exit(main())

@@ -16,19 +16,26 @@ to (on, 0 s) on the connection's socket, closes the socket's buffered files and 
 socket itself, and marks the connection so cheroot neither writes a response nor calls
 ``shutdown()`` (which would send a FIN first). The kernel then sends a TCP RST: the
 client sees ``ConnectionResetError``, exactly as when a proxy drops a connection.
+
+Internal errors: whatever goes wrong inside the simulator while answering (the engine
+raising, a non-conforming answer, any other exception), the server stays up, the SOAP
+client gets an HTTP 500 ``soap:Server`` fault naming the cause, and the exception is
+logged with its traceback through structlog (logger ``omega.simulator``), so that it
+lands in the batch's run log when the simulator runs in-process. cheroot's own
+warnings and errors go to the same logger.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import ssl
 import struct
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -37,6 +44,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
+import structlog
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from lxml import etree
@@ -55,7 +63,15 @@ _WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 _XS = "http://www.w3.org/2001/XMLSchema"
 _WSDL_FILES = {"DIT": DIT_WSDL, "RDV": RDV_WSDL}
 
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+log = structlog.get_logger("omega.simulator")
+
+
+class StartResponse(Protocol):
+    """WSGI ``start_response`` (``exc_info`` only when replacing a response after an error)."""
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None, /
+    ) -> Any: ...
 
 
 class SimulatorError(Exception):
@@ -123,6 +139,14 @@ class SimulatorApp:
         self.default_base_url = f"http://127.0.0.1{BASE_PATH}"
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self._route(environ, start_response)
+        except ResetConnection:
+            raise
+        except Exception as exc:  # the server must stay up and say what went wrong
+            return self._internal_error(environ, start_response, exc)
+
+    def _route(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == ADMIN_DEMANDES:
@@ -212,12 +236,27 @@ class SimulatorApp:
                 soap.validate(element)
         except soap.SoapFault as invalid:
             message = f"Réponse du simulateur non conforme au contrat : {invalid.message}"
+            log.error("simulator_invalid_response", operation=request.operation, problem=message)
             return 500, soap.fault("Server", message), None
         except Exception as exc:  # the server must stay up whatever the engine does
-            traceback.print_exc(file=sys.stderr)
-            message = f"Erreur interne du simulateur : {type(exc).__name__}: {exc}"
-            return 500, soap.fault("Server", message), None
+            log.exception("simulator_internal_error", operation=request.operation)
+            return 500, soap.fault("Server", _internal_message(exc)), None
         return 200, soap.envelope(element), answer
+
+    def _internal_error(
+        self, environ: Mapping[str, Any], start_response: StartResponse, exc: Exception
+    ) -> list[bytes]:
+        """Log ``exc`` with its traceback; a ``soap:Server`` fault (text on other routes)."""
+        path = str(environ.get("PATH_INFO", ""))
+        log.exception("simulator_internal_error", path=path)
+        message = _internal_message(exc)
+        if path.removeprefix(f"{BASE_PATH}/") in soap.SERVICES:
+            payload, content_type = soap.fault("Server", message), _SOAP_TYPE
+        else:
+            payload, content_type = (message + "\n").encode(), "text/plain; charset=utf-8"
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
+        start_response("500 Internal Server Error", headers, sys.exc_info())
+        return [payload]
 
     def _log(
         self,
@@ -237,6 +276,13 @@ class SimulatorApp:
 
 
 _SOAP_TYPE = "text/xml; charset=utf-8"
+
+
+def _internal_message(exc: BaseException) -> str:
+    """The faultstring of an internal error: French, naming the exception."""
+    return f"Erreur interne du simulateur : {type(exc).__name__}: {exc}"
+
+
 _REASONS = {
     200: "OK",
     400: "Bad Request",
@@ -357,9 +403,12 @@ class _Server(wsgi.Server):
         self.info_log = info_log
 
     def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
-        """Warnings and errors to stderr (cheroot's way); information to ``info_log``."""
-        if level >= 30 or traceback:
-            super().error_log(msg, level, traceback)
+        """Warnings and errors to the ``omega.simulator`` logger (with the exception being
+        handled when ``traceback``); information to ``info_log``."""
+        if level >= logging.WARNING or traceback:
+            log.log(
+                max(level, logging.WARNING), "simulator_http_error", message=msg, exc_info=traceback
+            )
         elif self.info_log is not None:
             self.info_log(msg)
 
@@ -488,6 +537,10 @@ def start_simulator(
         raise SimulatorError("La latence doit être positive ou nulle.")
     if numthreads < 1:
         raise SimulatorError("Il faut au moins un fil d'exécution (numthreads).")
+    try:
+        soap.prepare()  # before any worker thread: libxml2's first XSD compile is not thread-safe
+    except etree.XMLSchemaParseError as exc:
+        raise SimulatorError(f"Le schéma du contrat (omega.xsd) est inutilisable : {exc}") from None
     app = SimulatorApp(
         engine,
         faults,

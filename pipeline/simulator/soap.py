@@ -10,6 +10,14 @@ Validation uses one ``lxml.etree.XMLSchema`` per thread: a schema object keeps t
 last validation's ``error_log`` on itself, so a shared one would mix the errors of two
 concurrent requests. The XSD text is read once; each worker thread compiles its own
 schema from it the first time it validates (a few milliseconds, once per thread).
+
+Compilations never overlap (``_COMPILE_LOCK``), and the server compiles one in the
+starting thread (:func:`prepare`) before any worker exists: libxml2 builds its table of
+XSD built-in types lazily, without locking, on the first schema compilation of the
+process (``xmlSchemaInitTypes``). Two first compilations at once can corrupt that
+table: the compilation fails (``XMLSchemaParseError: Internal error:
+xmlSchemaPValAttrNodeValue, the given type is not a built-in type``) or a schema is
+built that later loops forever while validating.
 """
 
 from __future__ import annotations
@@ -87,14 +95,34 @@ def _parser() -> etree.XMLParser:
     return parser
 
 
+_COMPILE_LOCK = threading.Lock()
+
+
+def _compile() -> etree.XMLSchema:
+    """A new compiled contract schema (call with ``_COMPILE_LOCK`` held)."""
+    doc = etree.fromstring(_XSD_BYTES, etree.XMLParser(no_network=True, load_dtd=False))
+    return etree.XMLSchema(etree.ElementTree(doc))
+
+
 def schema() -> etree.XMLSchema:
-    """This thread's compiled contract schema."""
+    """This thread's compiled contract schema (compiled on first use, one thread at a time)."""
     compiled: etree.XMLSchema | None = getattr(_local, "schema", None)
     if compiled is None:
-        doc = etree.fromstring(_XSD_BYTES, etree.XMLParser(no_network=True, load_dtd=False))
-        compiled = etree.XMLSchema(etree.ElementTree(doc))
+        with _COMPILE_LOCK:
+            compiled = _compile()
         _local.schema = compiled
     return compiled
+
+
+def prepare() -> None:
+    """Compile the calling thread's schema now: call it before starting worker threads.
+
+    The first compilation of the process also initialises libxml2's XSD built-in types,
+    which is not thread-safe; doing it here, before any concurrent request, keeps it out
+    of reach of other threads. Raises ``etree.XMLSchemaParseError`` if omega.xsd is not
+    a usable schema.
+    """
+    schema()
 
 
 def parse_request(body: bytes, service: str) -> SoapRequest:
