@@ -13,11 +13,11 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.cells import RawCell, SpecialCell
+from pipeline.cells import RawRow
 
 _CHUNK = 1 << 20
 _HEAD = 1 << 16
@@ -27,8 +27,6 @@ OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # Above the csv module's 128 KiB default: a cell of 100k characters or more is
 # kept (the validator flags its length), and the file size limit bounds it anyway.
 _FIELD_LIMIT = 2**31 - 1
-
-RawRow = tuple[int, Sequence[RawCell], dict[int, SpecialCell] | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.cells import RowBuilder, to_text
-from pipeline.csv_source import RawRow, binary_reason, csv_rows, probe_file
+from pipeline.cells import RawRow, RowBuilder, to_text
+from pipeline.csv_source import binary_reason, csv_rows, probe_file
 from pipeline.headers import match_headers
 from pipeline.read_rules import ReadRule, file_error, file_warning
 from pipeline.records import Finding, RequestRow
@@ -37,6 +37,9 @@ __all__ = ["SUPPORTED_SUFFIXES", "InputFile", "ReadRule", "open_input"]
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm", ".csv")
 WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm"})
 DEFAULT_SHEET = "Demandes"
+# Rows built together (column by column, see cells.RowBuilder): large enough to spread
+# the per-column work, small enough to keep memory flat.
+BATCH_ROWS = 64
 
 
 @dataclass
@@ -167,13 +170,11 @@ def _start(
 def _rows(
     info: InputFile, builder: RowBuilder, raw_rows: Iterator[RawRow], text_only: bool
 ) -> Iterator[RequestRow]:
-    """Non-blank rows; an unexpected failure half-way stops them with a file-level error."""
-    build = builder.build
+    """Non-blank rows, built a batch at a time; an unexpected failure half-way stops
+    them with a file-level error (the rows before it are still delivered)."""
     try:
-        for line, raw, special in raw_rows:
-            row = build(line, raw, special, text_only=text_only)
-            if row is not None:
-                yield row
+        for batch in _batches(raw_rows):
+            yield from _build(builder, batch, text_only)
     except Exception as exc:
         info.findings.append(
             file_error(
@@ -184,6 +185,36 @@ def _rows(
         )
     finally:
         _close(raw_rows)
+
+
+def _batches(raw_rows: Iterator[RawRow]) -> Iterator[list[RawRow]]:
+    """Consecutive raw rows, ``BATCH_ROWS`` at a time. If the source breaks, the rows
+    it gave before are still yielded, then its error is raised."""
+    batch: list[RawRow] = []
+    failure: Exception | None = None
+    try:
+        for raw in raw_rows:
+            batch.append(raw)
+            if len(batch) == BATCH_ROWS:
+                yield batch
+                batch = []
+    except Exception as exc:
+        failure = exc
+    if batch:
+        yield batch
+    if failure is not None:
+        raise failure
+
+
+def _build(builder: RowBuilder, batch: list[RawRow], text_only: bool) -> Iterator[RequestRow]:
+    try:
+        rows = builder.build_rows(batch, text_only=text_only)
+    except Exception:
+        # One row at a time: the rows before the one that breaks are delivered.
+        for raw in batch:
+            yield from builder.build_rows([raw], text_only=text_only)
+    else:
+        yield from rows
 
 
 def _close(raw_rows: Iterator[RawRow]) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from python_calamine import CalamineSheet, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
-from pipeline.cells import SpecialCell
-from pipeline.csv_source import OLE2_MAGIC, ZIP_MAGIC, Probe, RawRow
+from pipeline.cells import RawRow, SpecialCell
+from pipeline.csv_source import OLE2_MAGIC, ZIP_MAGIC, Probe
 from pipeline.headers import normalise
 from pipeline.xlsx_scan import special_cells
 

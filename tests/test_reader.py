@@ -8,7 +8,7 @@ import hashlib
 import os
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -643,3 +643,65 @@ def test_row_count_is_known_before_reading_for_progress(tmp_path: Path) -> None:
     book.save(xlsx_path)
     info, rows = open_input(xlsx_path, max_bytes=10**7)
     assert info.rows_hint == 5 == len(list(rows))
+
+
+# ---------------------------------------------------------------- batches
+
+
+def test_rows_read_in_batches_keep_lines_values_and_findings(tmp_path: Path) -> None:
+    """Rows read several batches at a time keep their Excel line, values and own findings."""
+    from pipeline.reader import BATCH_ROWS
+
+    count = 3 * BATCH_ROWS + 5
+    records: list[list[str]] = [HEADER]
+    for i in range(count):
+        records.append([f"2100000000{i:04d}", "75011", "Z8", "19", "17/06/2030"])
+    records[BATCH_ROWS] = [""] * 5  # a blank record at a batch boundary
+    records[-1] = ["2,12346E+13", "6000", "4", "19", "2030-06-18"]
+    info, rows = read(write_csv(tmp_path / "big.csv", records))
+    assert not info.findings
+    assert len(rows) == count - 1
+    assert rows[BATCH_ROWS - 2].line == BATCH_ROWS and rows[BATCH_ROWS - 1].line == BATCH_ROWS + 2
+    assert all(r.values["DateRdv"] == "2030-06-17" for r in rows[:-1])
+    assert not any(r.findings for r in rows[:-1])
+    last = rows[-1]
+    assert last.line == count + 1
+    assert last.values["CodePostal"] == "06000" and last.values["CodeLibelleIntervention"] == "04"
+    assert rules(last.findings) == ["NOMBRE_TRONQUE", "ZEROS_RESTAURES", "ZEROS_RESTAURES"]
+
+
+def test_workbook_column_mixing_cell_types_reads_each_cell_as_typed(tmp_path: Path) -> None:
+    """A column holding numbers, text and dates in turn gives each row its own text."""
+    from pipeline.reader import BATCH_ROWS
+
+    header = [*HEADER, "Commentaire"]
+    cycle: list[object] = [12345.0, "  texte ", dt.date(2030, 6, 17), 1234.5, True, None]
+    data = [
+        [21234567890123, 75011, "Z8", 19, dt.date(2030, 6, 17), cycle[i % len(cycle)]]
+        for i in range(2 * BATCH_ROWS)
+    ]
+    _info, rows = read(write_xlsx(tmp_path / "mixed.xlsx", [header, *data]))
+    expected = ["12345", "texte", "2030-06-17", "1234.5", "VRAI", ""]
+    assert [r.values["Commentaire"] for r in rows] == [
+        expected[i % len(expected)] for i in range(2 * BATCH_ROWS)
+    ]
+    assert {r.values["NumeroPCE"] for r in rows} == {"21234567890123"}
+    assert {r.values["CodeMotifIntervention"] for r in rows} == {"19"}
+
+
+def test_source_breaking_half_way_keeps_the_rows_read_before(tmp_path: Path) -> None:
+    """If the rows' source fails mid-file, the rows before are delivered, then a file error."""
+    from pipeline.cells import RawRow, RowBuilder
+    from pipeline.reader import _rows
+
+    def source() -> Iterator[RawRow]:
+        for line in range(2, 12):
+            yield line, ["21234567890123", "75011", "Z8", "19", "2030-06-17"], None
+        raise OSError("disque débranché")
+
+    info = InputFile(tmp_path / "x.csv")
+    builder = RowBuilder(HEADER, {name: i for i, name in enumerate(HEADER)})
+    rows = list(_rows(info, builder, source(), True))
+    assert [r.line for r in rows] == list(range(2, 12))
+    assert rules(info.findings) == ["FICHIER_ILLISIBLE"]
+    assert "lecture interrompue" in info.findings[0].message
