@@ -20,6 +20,7 @@ import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from operator import gt, itemgetter
+from typing import Any
 
 from pipeline.contract import field_max_lengths
 from pipeline.records import CANONICAL_FIELDS, EXAMPLE_REFERENCE, Finding, RequestRow, Severity
@@ -208,21 +209,29 @@ _INDEX_FIELDS = (
     "ValeurIndexClient",
     "DateIndexClient",
 )
-# Fields check() reads directly, in the order it unpacks them; the index fields apart.
+# check() reads a row's values as one tuple in CANONICAL_FIELDS order, then picks
+# fields by position (no hashing): the fields it unpacks, and the index fields.
+_ALL_VALUES = itemgetter(*CANONICAL_FIELDS)
+_POSITION = {name: i for i, name in enumerate(CANONICAL_FIELDS)}
 _USED_FIELDS = itemgetter(
-    "NumeroPCE",
-    "CodePostal",
-    "ReferenceDemande",
-    "CommentaireFournisseur",
-    "CodeLibelleIntervention",
-    "CodeMotifIntervention",
-    "OptionExpress",
-    "PrecisionIntervention",
-    "DateRdv",
-    "PlageRdv",
-    "TelephoneContact",
+    *(
+        _POSITION[name]
+        for name in (
+            "NumeroPCE",
+            "CodePostal",
+            "ReferenceDemande",
+            "CommentaireFournisseur",
+            "CodeLibelleIntervention",
+            "CodeMotifIntervention",
+            "OptionExpress",
+            "PrecisionIntervention",
+            "DateRdv",
+            "PlageRdv",
+            "TelephoneContact",
+        )
+    )
 )
-_INDEX_VALUES = itemgetter(*_INDEX_FIELDS)
+_INDEX_VALUES = itemgetter(*(_POSITION[name] for name in _INDEX_FIELDS))
 _NO_INDEX = ("",) * len(_INDEX_FIELDS)
 _EMPTY_ROW = dict.fromkeys(CANONICAL_FIELDS, "")
 _EXPRESS_VALUES = frozenset({"", "0", "1"})
@@ -253,13 +262,13 @@ class FileValidator:
             for name in CANONICAL_FIELDS
             if _CONTRACT_NAMES.get(name, name) in lengths
         )
-        self._contract_limits = _length_screen(self._lengths)
+        self._contract_limits = _length_screen(self._lengths, by_position=False)
         # A value within both its contract length and its voucher limit needs neither
         # the LONGUEUR nor the TRONCATURE_BON rule: one screen for both.
         plain = dict(self._lengths)
         for name, limit in _VOUCHER_LIMITS:
             plain[name] = min(limit, plain.get(name, limit))
-        self._plain_limits = _length_screen(tuple(plain.items()))
+        self._plain_limits = _length_screen(tuple(plain.items()), by_position=True)
         self._codes = {
             code: _code_rules(referential, code) for code, _ in referential.all_couples()
         }
@@ -285,13 +294,15 @@ class FileValidator:
         which decides the exact finding. A row without findings costs no method call.
         """
         values = row.values
-        try:
-            index_values = _INDEX_VALUES(values)
-            fields = _USED_FIELDS(values)
-        except KeyError:  # the reader gives every canonical field; be lenient anyway
-            values = {**_EMPTY_ROW, **values}
-            index_values = _INDEX_VALUES(values)
-            fields = _USED_FIELDS(values)
+        if tuple(values) == CANONICAL_FIELDS:  # the reader's dict: read it in order
+            every = tuple(values.values())
+        else:
+            try:
+                every = _ALL_VALUES(values)
+            except KeyError:  # the reader gives every canonical field; be lenient anyway
+                values = {**_EMPTY_ROW, **values}
+                every = _ALL_VALUES(values)
+        fields = _USED_FIELDS(every)
         pce, postal, reference, supplier_comment, code, motif = fields[:6]
         express, precision, date_rdv, plage, phone = fields[6:]
         line = row.line
@@ -317,7 +328,7 @@ class FileValidator:
         known = code if rules is not None else ""  # unknown: code-dependent rules skip
         if express and express != "0":
             self._check_express(known, express, line, out)
-        if (rules is not None and rules.index_required) or index_values != _NO_INDEX:
+        if (rules is not None and rules.index_required) or _INDEX_VALUES(every) != _NO_INDEX:
             self._check_index(known, values, line, out)
         if date_rdv not in self._good_dates:
             self._check_date_rdv(date_rdv, line, out)
@@ -329,11 +340,7 @@ class FileValidator:
         if phone and not (phone.isdigit() and phone.isascii()):
             phone = self._check_phone(phone, line, out)
         getter, limits = self._plain_limits
-        try:
-            too_long = any(map(gt, map(len, getter(values)), limits))
-        except KeyError:
-            too_long = True  # a field is absent from values: the rule's method looks
-        if too_long:
+        if any(map(gt, map(len, getter(every)), limits)):
             self._check_lengths(values, phone, line, out)
         if pce and code:
             key = (pce, code, motif, date_rdv)
@@ -659,15 +666,18 @@ def _code_rules(referential: Referential, code: str) -> _CodeRules:
     )
 
 
-# (getter of some fields' values, their limits): what _fits compares in one C-level pass.
-_LengthScreen = tuple[Callable[[Mapping[str, str]], tuple[str, ...]], tuple[int, ...]]
+# (getter of some fields' values, their limits): what _fits compares in one C-level
+# pass. The getter takes a row's values mapping, or (by_position) their tuple in
+# CANONICAL_FIELDS order.
+_LengthScreen = tuple[Callable[[Any], tuple[str, ...]], tuple[int, ...]]
 
 
-def _length_screen(limits: tuple[tuple[str, int], ...]) -> _LengthScreen:
-    # itemgetter of one name returns a bare value: add a sentinel entry with an
+def _length_screen(limits: tuple[tuple[str, int], ...], *, by_position: bool) -> _LengthScreen:
+    # itemgetter of one key returns a bare value: add a sentinel entry with an
     # unbounded limit so it always returns a tuple.
     names = [name for name, _ in limits] or ["NumeroPCE"]
-    return itemgetter(*names, names[0]), (*(limit for _, limit in limits), 1 << 30, 1 << 30)
+    keys = [_POSITION[name] for name in names] if by_position else names
+    return itemgetter(*keys, keys[0]), (*(limit for _, limit in limits), 1 << 30, 1 << 30)
 
 
 def _fits(values: Mapping[str, str], screen: _LengthScreen) -> bool:
