@@ -1,24 +1,32 @@
 """Read + validate benchmark: 100,000-row XLSX and CSV, our path against a baseline.
 
     /work/venv/bin/python bench/read_validate.py [--rows 100000] [--repeat 3]
-        [--with-openpyxl] [--keep DIR]
+        [--with-openpyxl] [--keep DIR] [--against OTHER_CHECKOUT]
 
 Generates the files in a temporary folder (an .xlsx laid out as Excel saves it, with
 shared strings, numbers and date cells; the same rows as a French Excel CSV export;
 with ``--with-openpyxl`` also an .xlsx written by openpyxl), then measures each case
 in its own subprocess, so peak memory (``ru_maxrss``) is that case's alone; best wall
-and CPU time of ``--repeat`` runs (the machine may be shared):
+and CPU time of ``--repeat`` runs (the machine may be shared). The clock starts once
+the modules are imported (ours and the baseline's alike: interpreter start-up and
+imports are not the file's work); loading the referential is timed.
 
 - ``read``: ``reader.open_input`` only, every row pulled;
 - ``ours``: ``reader.open_input`` + ``validator.FileValidator.check`` on every row,
   streaming (nothing kept), as the reader is meant to be used;
-- ``ours-keep``: the same, keeping every row and its cleaned values in lists, as
-  ``pipeline/run.py`` does today (the figure that matters for a whole run);
+- ``ours-keep``: the same, keeping every row and its cleaned values in lists: what a
+  caller that does not stream would cost (``pipeline/run.py`` streams in chunks of
+  1,000 rows; ``bench/dry_run.py`` measures it);
 - ``baseline``: a plain row-by-row openpyxl ``read_only`` loop turning each row into
   text (XLSX), and a plain ``csv.reader`` loop (CSV) — no validation in either.
 
 Goals (issue 3): XLSX 100k rows < 5 s, CSV < 2 s, peak < 400 MB, XLSX >= 5x faster than
 the openpyxl baseline. Prints one line per case and the ratios.
+
+``--against DIR`` also measures the ``read``/``ours``/``ours-keep`` cases with the
+``pipeline`` package of another checkout (e.g. ``git worktree add /tmp/before HEAD~3``),
+each of its runs right after the same run here, so that both see the same machine
+load: the fair way to compare two versions on a shared machine.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import argparse
 import csv
 import datetime as dt
 import json
+import os
 import random
 import resource
 import subprocess
@@ -37,14 +46,41 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from pipeline.records import CANONICAL_FIELDS  # noqa: E402
+# The canonical columns (pipeline.records.CANONICAL_FIELDS), spelled out here so that a
+# measuring child imports the ``pipeline`` package of the checkout it measures only.
+CANONICAL_FIELDS: tuple[str, ...] = (
+    "NumeroPCE",
+    "CodePostal",
+    "ReferenceDemande",
+    "TelephoneFournisseur",
+    "GroupeAppartenance",
+    "CommentaireFournisseur",
+    "Commentaire",
+    "CodeLibelleIntervention",
+    "CodeMotifIntervention",
+    "OptionExpress",
+    "TypeIndexConteste",
+    "ValeurIndexReleve",
+    "DateIndexConteste",
+    "ValeurIndexClient",
+    "DateIndexClient",
+    "PrecisionIntervention",
+    "DateRdv",
+    "PlageRdv",
+    "NomContact",
+    "TelephoneContact",
+    "CodeAcces",
+    "ComplementAdresse",
+)
 
 TODAY = dt.date(2025, 6, 2)
 CODES = [("206", ""), ("Z8", "19"), ("34", "23"), ("V8", "09"), ("G1", ""), ("36", "17")]
 SLOTS = ["M1", "M2", "A1", "A3", ""]
+
+
+def _date_cell(day: dt.date, typed: bool) -> object:
+    """A date cell in a workbook, the text a French Excel CSV export shows otherwise."""
+    return day if typed else day.strftime("%d/%m/%Y")
 
 
 def _row(i: int, rng: random.Random, *, typed: bool) -> list[object]:
@@ -62,10 +98,10 @@ def _row(i: int, rng: random.Random, *, typed: bool) -> list[object]:
         "OptionExpress": "0",
         "TypeIndexConteste": "02" if index else "",
         "ValeurIndexReleve": "12345" if index else "",
-        "DateIndexConteste": (TODAY - dt.timedelta(days=30)) if index and typed else "",
+        "DateIndexConteste": _date_cell(TODAY - dt.timedelta(days=30), typed) if index else "",
         "ValeurIndexClient": "12350" if index else "",
         "DateIndexClient": (TODAY - dt.timedelta(days=3)).isoformat() if index else "",
-        "DateRdv": day if typed else day.strftime("%d/%m/%Y"),
+        "DateRdv": _date_cell(day, typed),
         "PlageRdv": SLOTS[i % len(SLOTS)] if code not in ("206",) else "",
         "NomContact": rng.choice(["Dupont", "Martin", "Bernard", "Lefèvre"]),
         "TelephoneContact": "06 12 34 56 78" if i % 10 == 0 else "0612345678",
@@ -198,12 +234,11 @@ def generate(folder: Path, rows: int, *, with_openpyxl: bool) -> None:
 def _ours(path: Path, *, validate: bool, keep: bool) -> int:
     from pipeline.reader import open_input
     from pipeline.referential import load_referential
+    from pipeline.validator import FileValidator
 
     referential = load_referential()
     validator = None
     if validate:
-        from pipeline.validator import FileValidator
-
         validator = FileValidator(referential, today=TODAY, version="V9")
     info, rows = open_input(path, max_bytes=1 << 30)
     assert not info.unreadable, info.findings
@@ -244,8 +279,18 @@ def _baseline(path: Path) -> int:
     return count
 
 
-def measure(case: str, path: Path) -> dict[str, float]:
-    """Run one case in this process; wall and CPU seconds, peak resident memory."""
+def measure(case: str, path: Path, root: Path = ROOT) -> dict[str, float]:
+    """Run one case in this process, with the ``pipeline`` package of ``root``; wall
+    and CPU seconds, peak resident memory."""
+    sys.path.insert(0, str(root))
+    if case == "baseline":
+        import openpyxl  # noqa: F401
+    else:
+        import pipeline.reader
+        import pipeline.validator  # noqa: F401
+        from pipeline.records import CANONICAL_FIELDS as canonical
+
+        assert canonical == CANONICAL_FIELDS, "bench/read_validate.py: update CANONICAL_FIELDS"
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     if case == "baseline":
@@ -264,21 +309,26 @@ def measure(case: str, path: Path) -> dict[str, float]:
     }
 
 
-def _run_case(case: str, path: Path, repeat: int) -> dict[str, float]:
-    """Best of ``repeat`` runs, each in a fresh process (the machine may be shared)."""
-    runs: list[dict[str, float]] = []
+def _run_case(case: str, path: Path, roots: list[Path], repeat: int) -> list[dict[str, float]]:
+    """Per root: best of ``repeat`` runs, each in a fresh process (the machine may be
+    shared); the roots' runs alternate, so they see the same load."""
+    runs: list[list[dict[str, float]]] = [[] for _ in roots]
     for _ in range(repeat):
-        out = subprocess.run(
-            [sys.executable, __file__, "--measure", case, str(path)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    best = dict(min(runs, key=lambda r: r["seconds"]))
-    best["cpu"] = min(r["cpu"] for r in runs)
-    best["peak_mb"] = max(r["peak_mb"] for r in runs)
-    return best
+        for root, root_runs in zip(roots, runs, strict=True):
+            out = subprocess.run(
+                [sys.executable, __file__, "--measure", case, str(path), "--root", str(root)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            root_runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    bests = []
+    for root_runs in runs:
+        best = dict(min(root_runs, key=lambda r: r["seconds"]))
+        best["cpu"] = min(r["cpu"] for r in root_runs)
+        best["peak_mb"] = max(r["peak_mb"] for r in root_runs)
+        bests.append(best)
+    return bests
 
 
 CASES = ("read", "ours", "ours-keep", "baseline")
@@ -294,17 +344,22 @@ def main() -> int:
         action="store_true",
         help="also measure an .xlsx written by openpyxl (inline strings; slow baseline)",
     )
+    parser.add_argument(
+        "--against", type=Path, help="another checkout whose pipeline is measured alongside"
+    )
     parser.add_argument("--measure", nargs=2, metavar=("CASE", "FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure[0], Path(args.measure[1]))))
+        print(json.dumps(measure(args.measure[0], Path(args.measure[1]), args.root)))
         return 0
     if args.generate:
         generate(args.generate, args.rows, with_openpyxl=args.with_openpyxl)
         return 0
     with tempfile.TemporaryDirectory() as temp:
         folder = args.keep or Path(temp)
+        print(f"charge machine (1, 5, 15 min) : {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         folder.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         # In a child process: a measured child inherits its parent's peak memory
@@ -316,20 +371,27 @@ def main() -> int:
             files.append(("XLSX-openpyxl", folder / "openpyxl.xlsx"))
         sizes = ", ".join(f"{kind} {path.stat().st_size / 1e6:.1f} Mo" for kind, path in files)
         print(f"{args.rows} lignes générées en {time.perf_counter() - started:.1f} s : {sizes}")
+        roots = [ROOT] + ([args.against.resolve()] if args.against else [])
+        if args.against:
+            print(f"version comparée (« réf. ») : {roots[1]}")
         print(
-            f"{'fichier':13} {'cas':9} {'lignes':>7} {'mur':>7} {'CPU':>7} "
+            f"{'fichier':13} {'cas':16} {'lignes':>7} {'mur':>7} {'CPU':>7} "
             f"{'lignes/s':>9} {'pic':>7}"
         )
         results: dict[tuple[str, str], dict[str, float]] = {}
         for kind, path in files:
             for case in CASES:
-                r = _run_case(case, path, args.repeat)
-                results[(kind, case)] = r
-                print(
-                    f"{kind:13} {case:9} {r['rows']:>7.0f} {r['seconds']:>6.2f}s "
-                    f"{r['cpu']:>6.2f}s {r['rows'] / r['seconds']:>9.0f} "
-                    f"{r['peak_mb']:>5.0f}Mo"
-                )
+                measured = roots[:1] if case == "baseline" else roots
+                bests = _run_case(case, path, measured, args.repeat)
+                for root, r in zip(measured, bests, strict=True):
+                    label = case if root == ROOT else f"{case} (réf.)"
+                    results[(kind, label)] = r
+                    print(
+                        f"{kind:13} {label:16} {r['rows']:>7.0f} {r['seconds']:>6.2f}s "
+                        f"{r['cpu']:>6.2f}s {r['rows'] / r['seconds']:>9.0f} "
+                        f"{r['peak_mb']:>5.0f}Mo"
+                    )
+        print(f"charge machine (1, 5, 15 min) : {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         print(
             f"(pic = mémoire résidente maximale du processus, dont ~"
             f"{results[(files[0][0], 'read')]['start_mb']:.0f} Mo d'interpréteur et modules)"
@@ -349,6 +411,15 @@ def main() -> int:
                 f"(temps CPU : {base['cpu'] / read['cpu']:.1f}x et "
                 f"{base['cpu'] / ours['cpu']:.1f}x)"
             )
+        if args.against:
+            for kind, _path in files:
+                for case in ("read", "ours", "ours-keep"):
+                    here, there = results[(kind, case)], results[(kind, f"{case} (réf.)")]
+                    print(
+                        f"{kind} {case} : {here['seconds']:.2f} s contre {there['seconds']:.2f} s "
+                        f"pour la réf. ({here['seconds'] / there['seconds'] - 1:+.0%} ; "
+                        f"CPU {here['cpu'] / there['cpu'] - 1:+.0%})"
+                    )
     return 0
 
 
