@@ -232,9 +232,9 @@ def generate(folder: Path, rows: int, *, with_openpyxl: bool) -> None:
 
 
 def _ours(path: Path, *, validate: bool, keep: bool) -> int:
-    from pipeline.reader import open_input
+    from pipeline.read.reader import open_input
     from pipeline.referential import load_referential
-    from pipeline.validator import FileValidator
+    from pipeline.validate.validator import FileValidator
 
     referential = load_referential()
     validator = None
@@ -286,8 +286,8 @@ def measure(case: str, path: Path, root: Path = ROOT) -> dict[str, float]:
     if case == "baseline":
         import openpyxl  # noqa: F401
     else:
-        import pipeline.reader
-        import pipeline.validator  # noqa: F401
+        import pipeline.read.reader
+        import pipeline.validate.validator  # noqa: F401
         from pipeline.records import CANONICAL_FIELDS as canonical
 
         assert canonical == CANONICAL_FIELDS, "bench/read_validate.py: update CANONICAL_FIELDS"

@@ -3,7 +3,7 @@
     /work/venv/bin/python bench/report.py [--rows 100000] [--baseline-rows N] [--no-baseline]
 
 Each scenario runs in a fresh child process so that its maximum RSS is its own:
-1. ``stream``: ``pipeline.report.write_results``, timed without tracemalloc, then run
+1. ``stream``: ``pipeline.report.workbooks.write_results``, timed without tracemalloc, then run
    again under tracemalloc for the peak of Python allocations (tracemalloc slows
    Python allocation several times over, so it never runs during the timed pass);
    ``stream-both``: ``write_reports`` (result + resubmission workbooks, one pass).
@@ -118,7 +118,7 @@ def synthetic(rows: int) -> Iterator[tuple[RequestRow, RowOutcome]]:
 
 
 def _run_stream(rows: int, out: Path, *, resubmission: bool) -> None:
-    from pipeline.report import RunInfo, write_reports, write_results
+    from pipeline.report.workbooks import RunInfo, write_reports, write_results
 
     now = datetime.now(UTC)
     run = RunInfo("bench.xlsx", "0" * 64, now, now, "http://127.0.0.1:8089/omega", "V9", False)
@@ -132,7 +132,7 @@ def _baseline_rows(ws: object, rows: int, write_only: bool) -> None:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, PatternFill
 
-    from pipeline.report import FAMILY_COLOURS, RESULT_COLUMNS
+    from pipeline.report.workbooks import FAMILY_COLOURS, RESULT_COLUMNS
 
     fills = {f: PatternFill("solid", fgColor=c) for f, c in FAMILY_COLOURS.items()}
     wrap = Alignment(vertical="top", wrap_text=True)
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rows: {args.rows:,}  (generating them alone: {gen_s:.2f} s)")
     print(f"python {sys.version.split()[0]}")
     ours = _spawn("stream", args.rows, traced=not args.no_tracemalloc)
-    _print("write_results (pipeline.report)", args.rows, ours)
+    _print("write_results (pipeline.report.workbooks)", args.rows, ours)
     peak = max(ours["maxrss_mb"], ours.get("traced_peak_mb", 0.0))
     ok = ours["seconds"] < 10 and peak < 400
     print(f"  target < 10 s and < 400 MB: {'OK' if ok else 'NOT MET'}")

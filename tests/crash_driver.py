@@ -17,8 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline.config import DEFAULT_CONFIG, Settings, load_settings
-from pipeline.executor import Executor, Job
-from pipeline.journal import Journal
+from pipeline.execute.executor import Executor, Job
+from pipeline.execute.journal import Journal
 
 SHA = "5eed" * 16
 PCE_6M = [f"110000000000{i:02d}" for i in range(1, 9)]

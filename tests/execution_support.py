@@ -19,8 +19,8 @@ from typing import Any
 from conftest import SIM_SEED, SIM_TODAY, start_test_simulator
 
 from pipeline.config import DEFAULT_CONFIG, Settings, load_settings
-from pipeline.executor import Executor, Job
-from pipeline.journal import Journal
+from pipeline.execute.executor import Executor, Job
+from pipeline.execute.journal import Journal
 from pipeline.referential import load_referential
 from pipeline.simulator import CallRecord, RunningSimulator
 from pipeline.simulator.agenda import SlotAgenda

@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from zeep import exceptions as zeep_exceptions
 
-from pipeline.client import (
+from pipeline.config import ConfigError, OmegaSettings, SimulatorSettings, Supplier
+from pipeline.execute.client import (
     Answer,
     BusinessFault,
     CallOutcome,
@@ -34,13 +35,12 @@ from pipeline.client import (
     UnknownOutcome,
     load_wsdl_documents,
 )
-from pipeline.config import ConfigError, OmegaSettings, SimulatorSettings, Supplier
-from pipeline.errors import classify
+from pipeline.execute.errors import classify
+from pipeline.execute.soaplog import redact_xml
 from pipeline.records import CANONICAL_FIELDS
 from pipeline.simulator import CallRecord as SimCall
 from pipeline.simulator import FaultKind, RunningSimulator, TlsConfig, start_simulator
 from pipeline.simulator.engine import build_engine
-from pipeline.soaplog import redact_xml
 
 DN = "FOURNISSEUR-DEMO"
 CAD = "CAD0000123"

@@ -21,7 +21,7 @@ import pytest
 import requests
 from crash_driver import crash_rows
 
-from pipeline.journal import Journal, State
+from pipeline.execute.journal import Journal, State
 from pipeline.records import Status
 
 ROOT = Path(__file__).resolve().parent.parent

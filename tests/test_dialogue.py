@@ -22,7 +22,7 @@ from execution_support import (
 )
 
 from pipeline.config import Settings
-from pipeline.journal import State
+from pipeline.execute.journal import State
 from pipeline.records import RowOutcome, Status
 from pipeline.referential import load_referential
 from pipeline.simulator import FaultKind

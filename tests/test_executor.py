@@ -21,9 +21,9 @@ from execution_support import (
     row,
 )
 
-from pipeline.client import CallRecord
-from pipeline.executor import Executor, build_limiter
-from pipeline.journal import CallEntry, Job, Journal, State
+from pipeline.execute.client import CallRecord
+from pipeline.execute.executor import Executor, build_limiter
+from pipeline.execute.journal import CallEntry, Job, Journal, State
 from pipeline.records import Finding, RowOutcome, Severity, Status
 from pipeline.simulator import FaultKind
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.journal import (
+from pipeline.execute.journal import (
     CallEntry,
     ClaimKind,
     Job,

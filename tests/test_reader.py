@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from pipeline.headers import ALIASES, canonical_field, normalise
-from pipeline.reader import SUPPORTED_SUFFIXES, InputFile, ReadRule, open_input
+from pipeline.read.headers import ALIASES, canonical_field, normalise
+from pipeline.read.reader import SUPPORTED_SUFFIXES, InputFile, ReadRule, open_input
 from pipeline.records import CANONICAL_FIELDS, RequestRow, Severity
 
 MAX = 10 * 1024 * 1024
@@ -650,7 +650,7 @@ def test_row_count_is_known_before_reading_for_progress(tmp_path: Path) -> None:
 
 def test_rows_read_in_batches_keep_lines_values_and_findings(tmp_path: Path) -> None:
     """Rows read several batches at a time keep their Excel line, values and own findings."""
-    from pipeline.reader import BATCH_ROWS
+    from pipeline.read.reader import BATCH_ROWS
 
     count = 3 * BATCH_ROWS + 5
     records: list[list[str]] = [HEADER]
@@ -672,7 +672,7 @@ def test_rows_read_in_batches_keep_lines_values_and_findings(tmp_path: Path) -> 
 
 def test_workbook_column_mixing_cell_types_reads_each_cell_as_typed(tmp_path: Path) -> None:
     """A column holding numbers, text and dates in turn gives each row its own text."""
-    from pipeline.reader import BATCH_ROWS
+    from pipeline.read.reader import BATCH_ROWS
 
     header = [*HEADER, "Commentaire"]
     cycle: list[object] = [12345.0, "  texte ", dt.date(2030, 6, 17), 1234.5, True, None]
@@ -691,8 +691,8 @@ def test_workbook_column_mixing_cell_types_reads_each_cell_as_typed(tmp_path: Pa
 
 def test_source_breaking_half_way_keeps_the_rows_read_before(tmp_path: Path) -> None:
     """If the rows' source fails mid-file, the rows before are delivered, then a file error."""
-    from pipeline.cells import RawRow, RowBuilder
-    from pipeline.reader import _rows
+    from pipeline.read.cells import RawRow, RowBuilder
+    from pipeline.read.reader import _rows
 
     def source() -> Iterator[RawRow]:
         for line in range(2, 12):

@@ -17,9 +17,9 @@ from openpyxl.cell.cell import Cell
 from openpyxl.worksheet.worksheet import Worksheet
 from python_calamine import CalamineWorkbook
 
-from pipeline.reader import open_input
+from pipeline.read.reader import open_input
 from pipeline.records import CANONICAL_FIELDS, Finding, RequestRow, RowOutcome, Severity, Status
-from pipeline.report import (
+from pipeline.report.workbooks import (
     ANOMALY_COLUMNS,
     FAMILY_COLOURS,
     RESUBMIT_COLUMN,
@@ -31,7 +31,7 @@ from pipeline.report import (
     write_resubmission,
     write_results,
 )
-from pipeline.xlsx_stream import ILLEGAL_MARK, MAX_CELL_CHARS, MAX_ROW_LINES, line_count
+from pipeline.report.xlsx_stream import ILLEGAL_MARK, MAX_CELL_CHARS, MAX_ROW_LINES, line_count
 
 NOW = datetime(2026, 12, 1, 2, 30, 0)
 HEADERS = ("NumeroPCE", "Référence demande", "NomContact", "Commentaire", "DateRdv")

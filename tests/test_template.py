@@ -10,7 +10,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from pipeline.reader import open_input
+from pipeline.read.reader import open_input
 from pipeline.records import CANONICAL_FIELDS
 from pipeline.referential import (
     Category,
@@ -19,13 +19,13 @@ from pipeline.referential import (
     Referential,
     load_referential,
 )
-from pipeline.template import (
+from pipeline.report.template import (
     SHEET_REFERENTIAL,
     TemplateError,
     TemplateExistsError,
     write_template,
 )
-from pipeline.validator import FileValidator
+from pipeline.validate.validator import FileValidator
 
 TODAY = dt.date(2026, 12, 1)
 

@@ -1,4 +1,4 @@
-"""Tests of pipeline.validator: every rule, valid and invalid, on the shipped referential."""
+"""Tests of pipeline.validate.validator: every rule, valid and invalid, on the referential."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from pipeline.config import PROJECT_ROOT
 from pipeline.records import CANONICAL_FIELDS, RequestRow, Severity
 from pipeline.referential import Referential, load_referential
-from pipeline.validator import RULE_INFO, RULES, FileValidator, rules_markdown
+from pipeline.validate.validator import RULE_INFO, RULES, FileValidator, rules_markdown
 
 TODAY = datetime.date(2025, 5, 12)
 

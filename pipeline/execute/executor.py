@@ -9,8 +9,8 @@
   failures (each one already retried by the client). Once open, for the rest of this
   executor's life, no new row is sent: rows not yet sent end REPORTEE, journaled with
   their values, and :meth:`Executor.deferred_jobs` hands them to the next run.
-- The journal (pipeline/journal.py) makes each row exactly-once and resumable; the
-  dialogue itself is pipeline/dialogue.py.
+- The journal (pipeline/execute/journal.py) makes each row exactly-once and resumable; the
+  dialogue itself is pipeline/execute/dialogue.py.
 
 The same key twice in one ``run`` (the validator normally rejects that): the second
 occurrence is handled after all others, through the journal like a file dropped again,
@@ -33,10 +33,10 @@ from types import TracebackType
 import structlog
 from pyrate_limiter import InMemoryBucket, Limiter, Rate, RateItem
 
-from pipeline.client import CallRecord, OmegaClient
 from pipeline.config import Settings
-from pipeline.dialogue import RowDialogue
-from pipeline.journal import ClaimKind, Job, Journal, idempotency_key
+from pipeline.execute.client import CallRecord, OmegaClient
+from pipeline.execute.dialogue import RowDialogue
+from pipeline.execute.journal import ClaimKind, Job, Journal, idempotency_key
 from pipeline.records import Finding, RowOutcome, Status
 
 __all__ = ["CircuitBreaker", "Executor", "Job", "RateGate", "build_limiter", "idempotency_key"]

@@ -25,12 +25,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.cells import RawRow, RowBuilder, to_text
-from pipeline.csv_source import binary_reason, csv_rows, probe_file
-from pipeline.headers import match_headers
-from pipeline.read_rules import ReadRule, file_error, file_warning
+from pipeline.read.cells import RawRow, RowBuilder, to_text
+from pipeline.read.csv_source import binary_reason, csv_rows, probe_file
+from pipeline.read.headers import match_headers
+from pipeline.read.rules import ReadRule, file_error, file_warning
+from pipeline.read.xlsx_source import WorkbookUnreadable, check_signature, open_workbook
 from pipeline.records import Finding, RequestRow
-from pipeline.xlsx_source import WorkbookUnreadable, check_signature, open_workbook
 
 __all__ = ["SUPPORTED_SUFFIXES", "InputFile", "ReadRule", "open_input"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from pipeline.read_rules import ReadRule, column_letter
+from pipeline.read.rules import ReadRule, column_letter
 from pipeline.records import CANONICAL_FIELDS, Finding, RequestRow, Severity
 
 # Field -> (full width, fewest digits a value may have to get zeros back).

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from python_calamine import CalamineSheet, CalamineWorkbook, SheetTypeEnum, SheetVisibleEnum
 
-from pipeline.cells import RawRow, SpecialCell
-from pipeline.csv_source import OLE2_MAGIC, ZIP_MAGIC, Probe
-from pipeline.headers import normalise
-from pipeline.xlsx_scan import special_cells
+from pipeline.read.cells import RawRow, SpecialCell
+from pipeline.read.csv_source import OLE2_MAGIC, ZIP_MAGIC, Probe
+from pipeline.read.headers import normalise
+from pipeline.read.xlsx_scan import special_cells
 
 _ENCRYPTION_MARK = "EncryptionInfo".encode("utf-16-le")
 

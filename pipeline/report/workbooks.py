@@ -2,7 +2,7 @@
 
 ``write_reports`` streams the (row, outcome) pairs once and writes both workbooks;
 ``write_results`` and ``write_resubmission`` write one each. Rows are never held in
-memory: the big sheets go through :mod:`pipeline.xlsx_stream`, the summary is
+memory: the big sheets go through :mod:`pipeline.report.xlsx_stream`, the summary is
 accumulated while streaming and written last (sheet order stays Résultats,
 Synthèse, Anomalies). Files appear atomically (temporary file in the same folder,
 then a hard link or rename) and never replace an existing file: ``-2``, ``-3``...
@@ -31,7 +31,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from pipeline.records import Family, Finding, RequestRow, RowOutcome, Severity, Status
-from pipeline.xlsx_stream import (
+from pipeline.report.xlsx_stream import (
     PAPER_A4,
     StreamingBook,
     StyleSet,

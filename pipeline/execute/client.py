@@ -4,7 +4,7 @@ One ``OmegaClient`` per worker thread. The WSDL documents are parsed once per pr
 (``load_wsdl_documents``) and shared read-only; each client owns its
 ``requests.Session``, zeep ``Transport`` and zeep ``Client`` objects (docs/client.md
 explains why that is thread-safe). Each public method sends one operation, retrying
-what ``pipeline.errors.classify`` calls retryable, and returns OMEGA's business
+what ``pipeline.execute.errors.classify`` calls retryable, and returns OMEGA's business
 answer as an ``Answer`` -- A/T/P answers included -- or raises an ``OmegaError``:
 ``BusinessFault``, ``TransientError`` (``ServiceUnavailable``) or ``UnknownOutcome``.
 """
@@ -31,7 +31,7 @@ from zeep.wsdl import Document
 
 from pipeline.config import ConfigError, OmegaSettings
 from pipeline.contract import DIT_WSDL, NAMESPACE, RDV_WSDL
-from pipeline.errors import (
+from pipeline.execute.errors import (
     BusinessFault,
     OmegaError,
     ServiceUnavailable,
@@ -39,7 +39,7 @@ from pipeline.errors import (
     UnknownOutcome,
     classify,
 )
-from pipeline.soaplog import SoapLogPlugin
+from pipeline.execute.soaplog import SoapLogPlugin
 
 __all__ = [
     "Answer",

@@ -16,8 +16,8 @@ import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
-from pipeline.cells import SpecialCell
-from pipeline.read_rules import ReadRule
+from pipeline.read.cells import SpecialCell
+from pipeline.read.rules import ReadRule
 
 _CHUNK = 1 << 20
 _CELL = re.compile(rb"<(?:\w+:)?c\b([^>]*?)(?:/>|>(.*?)</(?:\w+:)?c>)", re.S)

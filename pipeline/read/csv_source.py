@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.cells import RawRow
+from pipeline.read.cells import RawRow
 
 _CHUNK = 1 << 20
 _HEAD = 1 << 16

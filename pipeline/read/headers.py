@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.read_rules import ReadRule, column_letter, file_error
+from pipeline.read.rules import ReadRule, column_letter, file_error
 from pipeline.records import CANONICAL_FIELDS, REQUIRED_COLUMNS, Finding
 
 # Canonical field -> other spellings seen in business files (any case, accents,

@@ -14,7 +14,7 @@
           DATE_DEMANDEE at the requested date. Policy "date-demandee": AbandonnerRdv at
           once (it still confirms the requested slot itself when OMEGA says DatePlageH).
 
-Journal steps (see pipeline/journal.py): ``verified`` after the receivability answer;
+Journal steps (see pipeline/execute/journal.py): ``verified`` after the receivability answer;
 ``create_sent`` before CreerDemandeDIT; ``created`` with the NumeroDemande; ``slot``
 before and after each appointment call, with the call in flight (``pending``) so a
 resumed run knows what may have reached OMEGA.
@@ -46,7 +46,8 @@ from typing import Any, Protocol
 
 import structlog
 
-from pipeline.client import (
+from pipeline.config import ExecutionSettings
+from pipeline.execute.client import (
     Answer,
     BusinessFault,
     OmegaClient,
@@ -55,8 +56,7 @@ from pipeline.client import (
     TransientError,
     UnknownOutcome,
 )
-from pipeline.config import ExecutionSettings
-from pipeline.journal import CallEntry, Journal, JournalRecord, State
+from pipeline.execute.journal import CallEntry, Journal, JournalRecord, State
 from pipeline.records import RowOutcome, Status
 
 log = structlog.get_logger("dit_batch.dialogue")

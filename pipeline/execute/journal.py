@@ -10,7 +10,7 @@ each one committed before the OMEGA call that needs it and after that call's ans
 ``create_sent`` is written *before* CreerDemandeDIT goes out: a record found in that
 state by a later run may have created a demand, so it is never sent again blindly.
 ``created`` holds OMEGA's NumeroDemande; ``slot`` holds the appointment dialogue in
-progress (``dialogue`` JSON, owned by ``pipeline.dialogue``). ``final`` holds the
+progress (``dialogue`` JSON, owned by ``pipeline.execute.dialogue``). ``final`` holds the
 outcome (``records.Status`` and everything OMEGA said). Every OMEGA call is also kept
 in the ``calls`` table (operation, codes, messages, attempts, timestamps).
 
