@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -14,12 +13,8 @@ from typing import Any
 
 import openpyxl
 import pytest
+from e2e_support import RUN_BATCH, TODAY, fixture_pce, run_batch, write_settings
 
-from pipeline.config import PROJECT_ROOT
-
-RUN_BATCH = PROJECT_ROOT / "run_batch.py"
-PCE_FILE = PROJECT_ROOT / "config" / "simulator" / "pce.csv"
-TODAY = "2026-12-01"
 HEADER = [
     "NumeroPCE",
     "ReferenceDemande",
@@ -32,21 +27,6 @@ HEADER = [
     "TelephoneContact",
     "Colonne métier",
 ]
-
-
-def _pce(category: str) -> str:
-    """A PCE of the default fixture held by the default supplier, by FrequenceReleve/Telereleve."""
-    freq, tele = category.split("/")
-    with PCE_FILE.open(encoding="utf-8") as fh:
-        for rec in csv.DictReader(fh, delimiter=";"):
-            if (
-                rec["NumeroCAD"] == "CAD0000123"
-                and rec["FrequenceReleve"] == freq
-                and rec["Telereleve"] == tele
-                and rec["NumeroPCE"].isdigit()
-            ):
-                return rec["NumeroPCE"]
-    raise AssertionError(f"no PCE {category} in the fixture")
 
 
 @dataclass
@@ -67,15 +47,7 @@ class Project:
         return self.root / "archive"
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DIT_")}
-        return subprocess.run(
-            [sys.executable, str(RUN_BATCH), "--config", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            timeout=240,
-            env=env,
-            cwd=self.root,
-        )
+        return run_batch(self.config, *args, cwd=self.root)
 
     def write_csv(self, name: str, rows: list[list[str]]) -> Path:
         path = self.input / name
@@ -89,55 +61,10 @@ class Project:
         return sorted(self.output.glob(f"{stem}_resultats_*.xlsx"))
 
 
-def _settings(root: Path, url: str = "simulator", extra: str = "") -> Path:
-    cfg = root / "settings.toml"
-    cfg.write_text(
-        f"""
-[omega]
-url = "{url}"
-dn_entreprise = "FOURNISSEUR-DEMO"
-numero_cad = "CAD0000123"
-login = "batch.dit"
-version = "V9"
-timeout_s = 5
-
-[execution]
-rate_per_s = 200
-workers = 4
-max_attempts = 2
-max_retry_delay_s = 1
-breaker_threshold = 3
-
-[paths]
-input_dir = "input"
-output_dir = "output"
-archive_dir = "archive"
-journal = "var/journal.sqlite3"
-referential_dir = "{PROJECT_ROOT / "config" / "referential"}"
-
-[input]
-stable_after_s = 0
-
-[simulator]
-pce_file = "{PCE_FILE}"
-today = "{TODAY}"
-seed = 7
-{extra}
-
-[[simulator.suppliers]]
-dn_entreprise = "FOURNISSEUR-DEMO"
-numero_cad = "CAD0000123"
-etat_cad = "valide"
-""",
-        encoding="utf-8",
-    )
-    return cfg
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     (tmp_path / "input").mkdir()
-    return Project(tmp_path, _settings(tmp_path))
+    return Project(tmp_path, write_settings(tmp_path))
 
 
 def _rows_by_ref(path: Path) -> dict[str, dict[str, Any]]:
@@ -154,7 +81,7 @@ def _rows_by_ref(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _sample_rows() -> list[list[str]]:
-    jj, six_m = _pce("JJ/1"), _pce("6M/0")
+    jj, six_m = fixture_pce("JJ", "1")[0], fixture_pce("6M", "0")[0]
     return [
         [jj, "REF-JJ", "206", "", "", "2026-12-10", "", "Dupont", "0612345678", "lot A"],
         [six_m, "REF-6M", "Z8", "19", "", "2026-12-10", "M1", "Durand", "06 12 34 56 78", "x"],
@@ -232,13 +159,13 @@ def test_unreadable_file_is_rejected_and_others_still_run(project: Project) -> N
 def test_closed_service_defers_rows_to_next_run(tmp_path: Path) -> None:
     """OMEGA closed: rows end REPORTEE (exit 4) and the next run sends them without the file."""
     (tmp_path / "input").mkdir()
-    closed = Project(tmp_path, _settings(tmp_path, extra="closed = true"))
+    closed = Project(tmp_path, write_settings(tmp_path, extra="closed = true"))
     closed.write_csv("nuit.csv", _sample_rows()[:2])
     proc = closed.run()
     assert proc.returncode == 4, proc.stdout + proc.stderr
     rows = _rows_by_ref(closed.results("nuit")[0])
     assert {r["Statut"] for r in rows.values()} == {"REPORTEE"}
-    reopened = Project(tmp_path, _settings(tmp_path))
+    reopened = Project(tmp_path, write_settings(tmp_path))
     proc = reopened.run()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     resumed = sorted(reopened.output.glob("nuit_reprise_resultats_*.xlsx"))
@@ -311,7 +238,7 @@ def test_lost_answer_ends_a_verifier_with_exit_5(tmp_path: Path) -> None:
 
     (tmp_path / "input").mkdir()
     with start_simulator(load_settings(environ={}), today=TODAY, seed=7, slow_ms=4000) as sim:
-        proj = Project(tmp_path, _settings(tmp_path, url=sim.base_url))
+        proj = Project(tmp_path, write_settings(tmp_path, url=sim.base_url))
         cfg = proj.config.read_text(encoding="utf-8").replace("timeout_s = 5", "timeout_s = 1")
         proj.config.write_text(cfg, encoding="utf-8")
         sim.faults.force("CreerDemandeDIT", FaultKind.SLOW)
@@ -382,7 +309,7 @@ def test_technical_errors_have_their_own_exit_code(tmp_path: Path) -> None:
 
     (tmp_path / "input").mkdir()
     with start_simulator(load_settings(environ={}), today=TODAY, seed=7) as sim:
-        proj = Project(tmp_path, _settings(tmp_path, url=sim.base_url))
+        proj = Project(tmp_path, write_settings(tmp_path, url=sim.base_url))
         sim.faults.force("VerifierRecevabiliteDIT", FaultKind.HTTP_503, FaultKind.HTTP_503)
         proj.write_csv("tech.csv", _sample_rows()[:1])
         proc = proj.run()

@@ -7,102 +7,14 @@ file dropped back after correction, and a second run refused while one holds the
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import openpyxl
+from e2e_support import TODAY, fixture_pce, read_sheet, run_batch, write_settings
 
-from pipeline.config import PROJECT_ROOT
 from pipeline.lifecycle import run_lock
-
-RUN_BATCH = PROJECT_ROOT / "run_batch.py"
-PCE_FILE = PROJECT_ROOT / "config" / "simulator" / "pce.csv"
-TODAY = "2026-12-01"
-
-
-def _settings(root: Path) -> Path:
-    (root / "input").mkdir(exist_ok=True)
-    cfg = root / "settings.toml"
-    cfg.write_text(
-        f"""
-[omega]
-url = "simulator"
-dn_entreprise = "FOURNISSEUR-DEMO"
-numero_cad = "CAD0000123"
-login = "batch.dit"
-version = "V9"
-timeout_s = 5
-
-[execution]
-rate_per_s = 200
-workers = 4
-max_attempts = 2
-max_retry_delay_s = 1
-breaker_threshold = 3
-
-[paths]
-input_dir = "input"
-output_dir = "output"
-archive_dir = "archive"
-journal = "var/journal.sqlite3"
-referential_dir = "{PROJECT_ROOT / "config" / "referential"}"
-
-[input]
-stable_after_s = 0
-
-[simulator]
-pce_file = "{PCE_FILE}"
-today = "{TODAY}"
-seed = 7
-
-[[simulator.suppliers]]
-dn_entreprise = "FOURNISSEUR-DEMO"
-numero_cad = "CAD0000123"
-etat_cad = "valide"
-""",
-        encoding="utf-8",
-    )
-    return cfg
-
-
-def _run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIT_")}
-    return subprocess.run(
-        [sys.executable, str(RUN_BATCH), "--config", str(root / "settings.toml"), *args],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        cwd=root,
-    )
-
-
-def _pce(freq: str) -> tuple[str, str]:
-    """A 14-digit PCE of the default supplier with this FrequenceReleve, and its postal code."""
-    with PCE_FILE.open(encoding="utf-8") as fh:
-        for rec in csv.DictReader(fh, delimiter=";"):
-            if (
-                rec["NumeroCAD"] == "CAD0000123"
-                and rec["FrequenceReleve"] == freq
-                and rec["NumeroPCE"].isdigit()
-                and rec.get("RdvElec", "0") == "0"
-            ):
-                return rec["NumeroPCE"], rec["CodePostal"]
-    raise AssertionError(f"no PCE {freq} in the fixture")
-
-
-def _sheet(path: Path, name: str = "Résultats") -> list[dict[str, Any]]:
-    wb = openpyxl.load_workbook(path, read_only=True)
-    rows = list(wb[name].iter_rows(values_only=True))
-    wb.close()
-    header = [str(h) for h in rows[0]]
-    return [dict(zip(header, r, strict=False)) for r in rows[1:]]
 
 
 def _one(folder: Path, pattern: str) -> Path:
@@ -117,9 +29,9 @@ def _log_text(root: Path) -> str:
 
 def test_french_excel_semicolon_csv_in_cp1252_goes_end_to_end(tmp_path: Path) -> None:
     """A cp1252 'CSV (séparateur: point-virgule)' with French headers is sent, echoed and masked."""
-    _settings(tmp_path)
-    jj, jj_cp = _pce("JJ")
-    six, six_cp = _pce("6M")
+    write_settings(tmp_path)
+    jj, jj_cp = fixture_pce("JJ", electricity=False)
+    six, six_cp = fixture_pce("6M", electricity=False)
     lines = [
         "N° PCE;Code postal;Réf. demande;Code intervention;Motif;Date de RDV;Plage;"
         "Nom contact;Téléphone contact;Commentaire interne",
@@ -130,11 +42,11 @@ def test_french_excel_semicolon_csv_in_cp1252_goes_end_to_end(tmp_path: Path) ->
     src = tmp_path / "input" / "demandes_fr.csv"
     src.write_bytes("\r\n".join(lines).encode("cp1252") + b"\r\n")
 
-    proc = _run(tmp_path)
+    proc = run_batch(tmp_path / "settings.toml")
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
-    rows = _sheet(_one(tmp_path / "output", "demandes_fr_resultats_*.xlsx"))
+    rows = read_sheet(_one(tmp_path / "output", "demandes_fr_resultats_*.xlsx"))[1]
     assert [r["Réf. demande"] for r in rows] == ["FR-1", "FR-2", "FR-3"]
     assert list(rows[0])[:10] == lines[0].split(";")  # the user's own headers, in order
     assert rows[0]["Statut"] == "DATE_DEMANDEE" and rows[0]["NumeroDemande"]
@@ -153,9 +65,9 @@ def test_french_excel_semicolon_csv_in_cp1252_goes_end_to_end(tmp_path: Path) ->
 def test_openpyxl_workbook_with_numbers_dates_errors_and_formulas(tmp_path: Path) -> None:
     """Numbers get their zeros back with a warning, date cells read as dates, error and
     uncomputed formula cells reject only their row, and every row comes back in order."""
-    _settings(tmp_path)
-    jj, _ = _pce("JJ")
-    six, six_cp = _pce("6M")
+    write_settings(tmp_path)
+    jj, _ = fixture_pce("JJ", electricity=False)
+    six, six_cp = fixture_pce("6M", electricity=False)
     wb = openpyxl.Workbook()
     ws = wb.active
     assert ws is not None
@@ -182,12 +94,12 @@ def test_openpyxl_workbook_with_numbers_dates_errors_and_formulas(tmp_path: Path
     ws.row_dimensions[7].hidden = True
     wb.save(tmp_path / "input" / "lot_excel.xlsx")
 
-    proc = _run(tmp_path)
+    proc = run_batch(tmp_path / "settings.toml")
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     result = _one(tmp_path / "output", "lot_excel_resultats_*.xlsx")
-    rows = {r["ReferenceDemande"]: r for r in _sheet(result)}
+    rows = {r["ReferenceDemande"]: r for r in read_sheet(result)[1]}
     assert list(rows) == ["X-1", "X-2", "X-3", "X-4", "X-5"]
     assert rows["X-1"]["NumeroPCE"] == jj  # no 2.1e+13, no .0
     assert rows["X-1"]["DateRdv"] == "2026-12-08"
@@ -201,7 +113,7 @@ def test_openpyxl_workbook_with_numbers_dates_errors_and_formulas(tmp_path: Path
     assert rows["X-4"]["Statut"] == "REJET_VALIDATION"
     assert "[CELLULE_ERREUR]" in str(rows["X-4"]["Anomalies"])
     assert rows["X-5"]["Agence"] == "cachée"
-    anomalies = _sheet(result, "Anomalies")
+    anomalies = read_sheet(result, "Anomalies")[1]
     assert {(a["Ligne"], a["Règle"]) for a in anomalies} >= {
         (2, "ZEROS_RESTAURES"),
         (4, "FORMULE_SANS_VALEUR"),
@@ -211,7 +123,7 @@ def test_openpyxl_workbook_with_numbers_dates_errors_and_formulas(tmp_path: Path
 
 def test_bad_files_are_rejected_in_french_and_the_good_one_still_runs(tmp_path: Path) -> None:
     """Empty, wrong-extension, binary and header-only files each end explained; the rest runs."""
-    _settings(tmp_path)
+    write_settings(tmp_path)
     inp = tmp_path / "input"
     (inp / "a_vide.csv").write_bytes(b"")
     (inp / "b_notes.txt").write_text("bonjour\n", encoding="utf-8")
@@ -220,13 +132,13 @@ def test_bad_files_are_rejected_in_french_and_the_good_one_still_runs(tmp_path: 
         "NumeroPCE;CodeLibelleIntervention;DateRdv\r\n", encoding="utf-8"
     )
     (inp / "~$verrou.xlsx").write_bytes(b"x")
-    jj, _ = _pce("JJ")
+    jj, _ = fixture_pce("JJ", electricity=False)
     (inp / "e_bon.csv").write_text(
         f"NumeroPCE;ReferenceDemande;CodeLibelleIntervention;DateRdv\n{jj};B-1;206;2026-12-08\n",
         encoding="utf-8",
     )
 
-    proc = _run(tmp_path)
+    proc = run_batch(tmp_path / "settings.toml")
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
@@ -236,24 +148,24 @@ def test_bad_files_are_rejected_in_french_and_the_good_one_still_runs(tmp_path: 
     assert "extension « .txt » non prise en charge" in proc.stdout
     assert "le fichier est vide" in proc.stdout
     header_only = _one(tmp_path / "output", "d_entete_seul_resultats_*.xlsx")
-    assert [a["Règle"] for a in _sheet(header_only, "Anomalies")] == ["AUCUNE_LIGNE"]
+    assert [a["Règle"] for a in read_sheet(header_only, "Anomalies")[1]] == ["AUCUNE_LIGNE"]
     for stem in ("a_vide", "b_notes", "c_binaire"):
         _one(tmp_path / "output", f"{stem}_resultats_*.xlsx")
-    [good] = _sheet(_one(tmp_path / "output", "e_bon_resultats_*.xlsx"))
+    [good] = read_sheet(_one(tmp_path / "output", "e_bon_resultats_*.xlsx"))[1]
     assert good["Statut"] == "DATE_DEMANDEE"
 
 
 def test_corrected_resubmission_file_dropped_back_is_sent(tmp_path: Path) -> None:
     """The 'à resoumettre' workbook, corrected and dropped back, sends the row it holds."""
-    _settings(tmp_path)
-    six, six_cp = _pce("6M")
+    write_settings(tmp_path)
+    six, six_cp = fixture_pce("6M", electricity=False)
     (tmp_path / "input" / "lot.csv").write_text(
         "NumeroPCE;CodePostal;ReferenceDemande;CodeLibelleIntervention;CodeMotifIntervention;"
         "PrecisionIntervention;DateRdv;PlageRdv\n"
         f"{six};{six_cp};R-1;35;01;;2026-12-10;M1\n",
         encoding="utf-8",
     )
-    first = _run(tmp_path)
+    first = run_batch(tmp_path / "settings.toml")
     assert first.returncode == 0, first.stdout + first.stderr
     resub = _one(tmp_path / "output", "lot_a_resoumettre_*.xlsx")
     wb = openpyxl.load_workbook(resub)
@@ -263,10 +175,10 @@ def test_corrected_resubmission_file_dropped_back_is_sent(tmp_path: Path) -> Non
     ws.cell(2, header.index("PrecisionIntervention") + 1, "Contrôle")
     wb.save(tmp_path / "input" / resub.name)
 
-    second = _run(tmp_path)
+    second = run_batch(tmp_path / "settings.toml")
 
     assert second.returncode == 0, second.stdout + second.stderr
-    [row] = _sheet(_one(tmp_path / "output", f"{resub.stem}_resultats_*.xlsx"))
+    [row] = read_sheet(_one(tmp_path / "output", f"{resub.stem}_resultats_*.xlsx"))[1]
     assert row["ReferenceDemande"] == "R-1"
     assert row["Statut"] in {"RDV_PROGRAMME", "DATE_DEMANDEE"}
     assert row["NumeroDemande"]
@@ -274,12 +186,12 @@ def test_corrected_resubmission_file_dropped_back_is_sent(tmp_path: Path) -> Non
 
 def test_second_run_while_one_holds_the_lock_exits_3_in_french(tmp_path: Path) -> None:
     """A run started while another holds the lock stops at once with code 3, touching nothing."""
-    _settings(tmp_path)
+    write_settings(tmp_path)
     src = tmp_path / "input" / "attente.csv"
     src.write_text("NumeroPCE;CodeLibelleIntervention;DateRdv\n", encoding="utf-8")
     (tmp_path / "var").mkdir()
     with run_lock(tmp_path / "var" / "dit-batch.lock"):
-        proc = _run(tmp_path)
+        proc = run_batch(tmp_path / "settings.toml")
     assert proc.returncode == 3
     assert "Un passage est déjà en cours" in proc.stderr
     assert src.exists()

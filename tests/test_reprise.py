@@ -6,22 +6,13 @@
 
 from __future__ import annotations
 
-import csv
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
-import openpyxl
+from e2e_support import fixture_pce, read_sheet, run_batch, write_settings
 
-from pipeline.config import PROJECT_ROOT
 from pipeline.records import CANONICAL_FIELDS
 
-RUN_BATCH = PROJECT_ROOT / "run_batch.py"
-PCE_FILE = PROJECT_ROOT / "config" / "simulator" / "pce.csv"
-TODAY = "2026-12-01"
 # The business's headers: French spellings, an extra column, not the canonical order.
 HEADERS = [
     "Commentaire interne",
@@ -37,99 +28,21 @@ HEADERS = [
 ]
 
 
-def _settings(root: Path, *, closed: bool) -> None:
-    (root / "input").mkdir(exist_ok=True)
-    (root / "settings.toml").write_text(
-        f"""
-[omega]
-url = "simulator"
-dn_entreprise = "FOURNISSEUR-DEMO"
-numero_cad = "CAD0000123"
-login = "batch.dit"
-version = "V9"
-timeout_s = 5
-
-[execution]
-rate_per_s = 200
-workers = 4
-max_attempts = 2
-max_retry_delay_s = 1
-breaker_threshold = 3
-
-[paths]
-input_dir = "input"
-output_dir = "output"
-archive_dir = "archive"
-journal = "var/journal.sqlite3"
-referential_dir = "{PROJECT_ROOT / "config" / "referential"}"
-
-[input]
-stable_after_s = 0
-
-[simulator]
-pce_file = "{PCE_FILE}"
-today = "{TODAY}"
-seed = 7
-closed = {"true" if closed else "false"}
-
-[[simulator.suppliers]]
-dn_entreprise = "FOURNISSEUR-DEMO"
-numero_cad = "CAD0000123"
-etat_cad = "valide"
-""",
-        encoding="utf-8",
-    )
-
-
-def _run(root: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIT_")}
-    return subprocess.run(
-        [sys.executable, str(RUN_BATCH), "--config", str(root / "settings.toml")],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-        cwd=root,
-    )
-
-
-def _pce(freq: str) -> tuple[str, str]:
-    """A 14-digit PCE of the default supplier with this FrequenceReleve, and its postal code."""
-    with PCE_FILE.open(encoding="utf-8") as fh:
-        for rec in csv.DictReader(fh, delimiter=";"):
-            if (
-                rec["NumeroCAD"] == "CAD0000123"
-                and rec["FrequenceReleve"] == freq
-                and rec["NumeroPCE"].isdigit()
-                and rec.get("RdvElec", "0") == "0"
-            ):
-                return rec["NumeroPCE"], rec["CodePostal"]
-    raise AssertionError(f"no PCE {freq} in the fixture")
-
-
-def _sheet(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    wb = openpyxl.load_workbook(path, read_only=True)
-    rows = list(wb["Résultats"].iter_rows(values_only=True))
-    wb.close()
-    header = [str(h) for h in rows[0]]
-    return header, [dict(zip(header, r, strict=False)) for r in rows[1:]]
-
-
 def _closed_run_leaves_rows_reportee(root: Path) -> None:
     """Drop the business's CSV and run with OMEGA closed: every row REPORTEE, exit 4."""
-    _settings(root, closed=True)
-    jj, jj_cp = _pce("JJ")
-    six, six_cp = _pce("6M")
+    write_settings(root, extra="closed = true")
+    jj, jj_cp = fixture_pce("JJ", electricity=False)
+    six, six_cp = fixture_pce("6M", electricity=False)
     lines = [
         ";".join(HEADERS),
         f"clé chez gardien;{jj};{jj_cp};FR-1;206;;2026-12-08;;Hélène Dupré;06 12 34 56 78",
         f"étage 3;{six};{six_cp};FR-2;Z8;19;2026-12-09;M1;Jérôme Lefèvre;0698765432",
     ]
     (root / "input" / "nuit.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    proc = _run(root)
+    proc = run_batch(root / "settings.toml")
     assert proc.returncode == 4, proc.stdout + proc.stderr
     [first] = sorted((root / "output").glob("nuit_resultats_*.xlsx"))
-    _, rows = _sheet(first)
+    _, rows = read_sheet(first)
     assert [r["Statut"] for r in rows] == ["REPORTEE", "REPORTEE"]
 
 
@@ -137,14 +50,14 @@ def test_deferred_rows_come_back_in_the_original_columns(tmp_path: Path) -> None
     """The reprise workbook has the input's headers in their order and spelling, the extra
     column's values, the original (uncleaned) cell text, and the statuses OMEGA gave."""
     _closed_run_leaves_rows_reportee(tmp_path)
-    _settings(tmp_path, closed=False)
+    write_settings(tmp_path, extra="closed = false")
 
-    proc = _run(tmp_path)
+    proc = run_batch(tmp_path / "settings.toml")
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     [reprise] = sorted((tmp_path / "output").glob("nuit_reprise_resultats_*.xlsx"))
-    header, rows = _sheet(reprise)
+    header, rows = read_sheet(reprise)
     assert header[: len(HEADERS)] == HEADERS
     assert "Statut" in header[len(HEADERS) :]
     assert [r["Réf. demande"] for r in rows] == ["FR-1", "FR-2"]
@@ -163,14 +76,14 @@ def test_row_journaled_without_its_cells_falls_back_to_canonical_columns(tmp_pat
     with conn:
         conn.execute("UPDATE rows SET cells_json = '[]', file_id = NULL WHERE key = 'FR-2'")
     conn.close()
-    _settings(tmp_path, closed=False)
+    write_settings(tmp_path, extra="closed = false")
 
-    proc = _run(tmp_path)
+    proc = run_batch(tmp_path / "settings.toml")
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     books = sorted((tmp_path / "output").glob("nuit_reprise_resultats_*.xlsx"))
     assert len(books) == 2
-    by_header = {tuple(h[:2]): rows for h, rows in map(_sheet, books)}
+    by_header = {tuple(h[:2]): rows for h, rows in map(read_sheet, books)}
     canonical = by_header[tuple(CANONICAL_FIELDS[:2])]
     original = by_header[tuple(HEADERS[:2])]
     assert [r["ReferenceDemande"] for r in canonical] == ["FR-2"]
