@@ -1,6 +1,6 @@
 """Dry-run benchmark: read -> validate -> result workbook for a 100,000-row file.
 
-    /work/venv/bin/python bench/dry_run.py [--rows 100000] [--repeat 3] [--also 10000]
+    python bench/dry_run.py [--rows 100000] [--repeat 3] [--also 10000]
         [--keep DIR] [--against OTHER_CHECKOUT]
 
 Generates the files of ``bench/read_validate.py`` (an .xlsx laid out as Excel saves

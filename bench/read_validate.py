@@ -1,6 +1,6 @@
 """Read + validate benchmark: 100,000-row XLSX and CSV, our path against a baseline.
 
-    /work/venv/bin/python bench/read_validate.py [--rows 100000] [--repeat 3]
+    python bench/read_validate.py [--rows 100000] [--repeat 3]
         [--with-openpyxl] [--keep DIR] [--against OTHER_CHECKOUT]
 
 Generates the files in a temporary folder (an .xlsx laid out as Excel saves it, with
@@ -24,7 +24,7 @@ Goals (issue 3): XLSX 100k rows < 5 s, CSV < 2 s, peak < 400 MB, XLSX >= 5x fast
 the openpyxl baseline. Prints one line per case and the ratios.
 
 ``--against DIR`` also measures the ``read``/``ours``/``ours-keep`` cases with the
-``pipeline`` package of another checkout (e.g. ``git worktree add /tmp/before HEAD~3``),
+``pipeline`` package of another checkout (e.g. ``git worktree add OTHER_CHECKOUT HEAD~3``),
 each of its runs right after the same run here, so that both see the same machine
 load: the fair way to compare two versions on a shared machine.
 """

@@ -1,6 +1,6 @@
 """Benchmark: writing a 100,000-row result workbook (target: < 10 s, peak memory < 400 MB).
 
-    /work/venv/bin/python bench/report.py [--rows 100000] [--baseline-rows N] [--no-baseline]
+    python bench/report.py [--rows 100000] [--baseline-rows N] [--no-baseline]
 
 Each scenario runs in a fresh child process so that its maximum RSS is its own:
 1. ``stream``: ``pipeline.report.workbooks.write_results``, timed without tracemalloc, then run
