@@ -7,30 +7,28 @@ explains why that is thread-safe). Each public method sends one operation, retry
 what ``pipeline.execute.errors.classify`` calls retryable, and returns OMEGA's business
 answer as an ``Answer`` -- A/T/P answers included -- or raises an ``OmegaError``:
 ``BusinessFault``, ``TransientError`` (``ServiceUnavailable``) or ``UnknownOutcome``.
+
+Its parts, in sibling modules: the answer types and their parsing (answers.py), the
+CreerDemandeDIT request body (demande.py), the transport, TLS and retry pieces
+(transport.py) and the parsed contract (wsdl.py).
 """
 
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import requests
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
-from tenacity.stop import stop_base
-from tenacity.wait import wait_base, wait_exponential
-from zeep import Client, Settings
-from zeep.transports import Transport
-from zeep.wsdl import Document
+from tenacity.wait import wait_exponential
+from zeep import Client
 
-from pipeline.config import ConfigError, OmegaSettings
-from pipeline.contract import DIT_WSDL, NAMESPACE, RDV_WSDL
+from pipeline.config import OmegaSettings
+from pipeline.contract import NAMESPACE
+from pipeline.execute.answers import Answer, CallOutcome, CallRecord, parse_answer
+from pipeline.execute.demande import build_demande
 from pipeline.execute.errors import (
     BusinessFault,
     OmegaError,
@@ -40,21 +38,24 @@ from pipeline.execute.errors import (
     classify,
 )
 from pipeline.execute.soaplog import SoapLogPlugin
+from pipeline.execute.transport import (
+    OmegaTransport,
+    configure_tls,
+    stop_before_idle,
+    wait_jitter,
+)
+from pipeline.execute.wsdl import load_wsdl_documents
 
 __all__ = [
     "Answer",
     "BusinessFault",
     "CallOutcome",
     "CallRecord",
-    "Couple",
-    "DatePlage",
     "OmegaClient",
     "OmegaError",
-    "Programmed",
     "ServiceUnavailable",
     "TransientError",
     "UnknownOutcome",
-    "WsdlDocuments",
     "load_wsdl_documents",
 ]
 
@@ -65,100 +66,11 @@ JITTER_S = 1.0
 # Connecting is quick or not happening: never wait the whole operation timeout for it.
 CONNECT_TIMEOUT_S = 10.0
 
-# zeep's own annotations are partial (Document expects a Transport *class*): call through Any.
+# zeep's own annotations are partial: call through Any.
 _zeep_client: Any = Client
-_zeep_document: Any = Document
 
 DIT_BINDING = f"{{{NAMESPACE}}}DITBinding"
 RDV_BINDING = f"{{{NAMESPACE}}}RDVBinding"
-
-
-@dataclass(frozen=True)
-class DatePlage:
-    date: str
-    plage: str
-
-
-@dataclass(frozen=True)
-class Programmed:
-    date: str
-    plage: str
-    heure_min: str
-    heure_max: str
-    synchro: str = ""
-
-
-@dataclass(frozen=True)
-class Couple:
-    code: str
-    motif: str
-    presence_client: str
-
-
-@dataclass(frozen=True)
-class Answer:
-    """OMEGA's business answer to one operation (whatever TypeRetourDialogue says)."""
-
-    operation: str
-    type_retour: str
-    code_retour: str
-    messages: tuple[str, ...]
-    numero_demande: str = ""
-    presence_client: str = ""
-    slots: tuple[DatePlage, ...] = ()  # ListeDatePlage
-    programmed: Programmed | None = None  # DateProgrammee
-    date_demandee: str = ""
-    couples: tuple[Couple, ...] = ()  # VerifierRecevabiliteDIT Retour/Interventions
-    synchro: tuple[DatePlage, ...] = ()  # RetourSynchroInterventions
-    attempts: int = 1
-
-
-class CallOutcome(StrEnum):
-    """How one HTTP attempt ended (CallRecord.outcome)."""
-
-    ANSWER = "answer"  # a business answer (P, T or A other than "service indisponible")
-    UNAVAILABLE = "unavailable"  # OMEGA closed or in maintenance
-    BUSINESS_FAULT = "business-fault"  # SOAP Client fault
-    TRANSIENT = "transient"  # network/HTTP failure, OMEGA unchanged or call safe to repeat
-    UNKNOWN = "unknown"  # a state-changing request may have been processed
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """One HTTP attempt, for metrics and the journal."""
-
-    operation: str
-    duration_s: float
-    outcome: CallOutcome
-    code_retour: str
-    attempt: int
-    http_status: int | None = None
-
-
-@dataclass(frozen=True)
-class WsdlDocuments:
-    """The two parsed service descriptions; read-only once built."""
-
-    dit: Any  # zeep.wsdl.Document
-    rdv: Any
-
-
-_WSDL_LOCK = threading.Lock()
-_WSDL_DOCUMENTS: WsdlDocuments | None = None
-
-
-def load_wsdl_documents() -> WsdlDocuments:
-    """Parse the shipped DIT and RDV WSDLs (and omega.xsd) once per process, offline."""
-    global _WSDL_DOCUMENTS
-    with _WSDL_LOCK:
-        if _WSDL_DOCUMENTS is None:
-            loader = _LocalOnlyTransport()  # type: ignore[no-untyped-call]
-            dit = _zeep_document(str(DIT_WSDL), loader, settings=Settings())
-            rdv = _zeep_document(str(RDV_WSDL), loader, settings=Settings())
-            for document in (dit, rdv):
-                _warm_up(document)
-            _WSDL_DOCUMENTS = WsdlDocuments(dit=dit, rdv=rdv)
-        return _WSDL_DOCUMENTS
 
 
 class OmegaClient:
@@ -188,8 +100,8 @@ class OmegaClient:
         self._on_call = on_call
         self._clock = clock
         self.session = session or requests.Session()
-        _configure_tls(self.session, omega, self.base_url)
-        self._transport = _OmegaTransport(
+        configure_tls(self.session, omega, self.base_url)
+        self._transport = OmegaTransport(
             session=self.session,
             operation_timeout=(min(CONNECT_TIMEOUT_S, omega.timeout_s), omega.timeout_s),
             before_call=before_call,
@@ -267,10 +179,10 @@ class OmegaClient:
             stop=(
                 stop_after_attempt(self.max_attempts)
                 | stop_before_delay(self.max_retry_delay_s)
-                | _stop_before_idle(self.max_retry_delay_s)
+                | stop_before_idle(self.max_retry_delay_s)
             ),
             wait=wait_exponential(multiplier=BACKOFF_BASE_S, max=BACKOFF_MAX_S)
-            + _wait_jitter(self._rng, JITTER_S),
+            + wait_jitter(self._rng, JITTER_S),
             retry=retry_if_exception(lambda e: isinstance(e, OmegaError) and e.retryable),
             sleep=self._sleep,
             reraise=True,
@@ -317,216 +229,6 @@ class OmegaClient:
         return answer
 
 
-def build_demande(values: Mapping[str, str]) -> dict[str, Any]:
-    """The RequeteWSCreerDIT/Demande structure; empty optional fields and groups omitted."""
-
-    def v(name: str) -> str | None:
-        text = (values.get(name) or "").strip()
-        return text or None
-
-    def group(**fields: str | None) -> dict[str, str] | None:
-        kept = {k: val for k, val in fields.items() if val is not None}
-        return kept or None
-
-    donnees_type = {
-        "CodeLibelleIntervention": v("CodeLibelleIntervention"),
-        "CodeMotifIntervention": v("CodeMotifIntervention"),
-        "OptionExpress": v("OptionExpress"),
-        "IndexConteste": group(
-            TypeIndex=v("TypeIndexConteste"),
-            ValeurIndexReleve=v("ValeurIndexReleve"),
-            DateIndexConteste=v("DateIndexConteste"),
-        ),
-        "IndexClient": group(
-            ValeurIndexClient=v("ValeurIndexClient"), DateIndexClient=v("DateIndexClient")
-        ),
-        "PrecisionIntervention": v("PrecisionIntervention"),
-    }
-    demande: dict[str, Any] = {
-        "TypeDemande": "DIT",
-        "NumeroPCE": v("NumeroPCE"),
-        "CodePostal": v("CodePostal"),
-        "DonneesFournisseur": group(
-            ReferenceDemande=v("ReferenceDemande"),
-            TelephoneFournisseur=v("TelephoneFournisseur"),
-            GroupeAppartenance=v("GroupeAppartenance"),
-            CommentaireFournisseur=v("CommentaireFournisseur"),
-        ),
-        "Commentaire": v("Commentaire"),
-        "DonneesTypeDemande": {k: val for k, val in donnees_type.items() if val is not None},
-        "RdvDemande": {
-            k: val for k, val in (("Date", v("DateRdv")), ("Plage", v("PlageRdv"))) if val
-        },
-        "ContactIntervention": group(
-            Nom=v("NomContact"),
-            Telephone=v("TelephoneContact"),
-            CodeAcces=v("CodeAcces"),
-            ComplementAdresse=v("ComplementAdresse"),
-        ),
-    }
-    return {k: val for k, val in demande.items() if val is not None}
-
-
-def parse_answer(operation: str, raw: Any, attempts: int = 1) -> Answer:
-    """Map zeep's answer object to an Answer (absent elements become '' or ())."""
-    retour = _get(raw, "Retour")
-    messages = tuple(_text(m) for m in _list(_get(retour, "MessageRetour")))
-    couples = tuple(
-        Couple(
-            code=_text(_get(i, "Intervention")),
-            motif=_text(_get(i, "Motif")),
-            presence_client=_text(_get(i, "PresenceClient")),
-        )
-        for i in _list(_get(retour, "Interventions"))
-    )
-    objet = _get(raw, "ReponseCreerDemandeObjet")
-    programmed_raw = _get(objet, "DateProgrammee")
-    programmed = None
-    if programmed_raw is not None:
-        programmed = Programmed(
-            date=_text(_get(programmed_raw, "Date")),
-            plage=_text(_get(programmed_raw, "PlageHoraire")),
-            heure_min=_text(_get(programmed_raw, "HeureMin")),
-            heure_max=_text(_get(programmed_raw, "HeureMax")),
-            synchro=_text(_get(programmed_raw, "RetourSynchroIntervention")),
-        )
-    return Answer(
-        operation=operation,
-        type_retour=_text(_get(raw, "TypeRetourDialogue")),
-        code_retour=_text(_get(retour, "CodeRetour")),
-        messages=messages,
-        numero_demande=_text(_get(objet, "NumeroDemande")),
-        presence_client=_text(_get(objet, "PresenceClient")),
-        slots=tuple(
-            DatePlage(_text(_get(s, "Date")), _text(_get(s, "Plage")))
-            for s in _list(_get(objet, "ListeDatePlage"))
-        ),
-        programmed=programmed,
-        date_demandee=_text(_get(objet, "DateDemandee")),
-        couples=couples,
-        synchro=tuple(
-            DatePlage(_text(_get(dp, "Date")), _text(_get(dp, "PlageHoraire")))
-            for dp in map(_date_plage, _list(_get(objet, "RetourSynchroInterventions")))
-            if dp is not None
-        ),
-        attempts=attempts,
-    )
-
-
-# ----- private helpers ------------------------------------------------------------------
-
-
-class _LocalOnlyTransport(Transport):
-    """Loads the shipped contract files; refuses anything on the network."""
-
-    def load(self, url: str) -> bytes:
-        if urlparse(url).scheme not in ("", "file"):
-            raise ValueError(f"contrat OMEGA : chargement réseau refusé ({url})")
-        path = Path(url.removeprefix("file://"))
-        return path.read_bytes()
-
-
-class _OmegaTransport(Transport):
-    """zeep transport that rate-limits, times and records each HTTP POST.
-
-    It replaces zeep's ``post`` (which logs raw envelopes at DEBUG level) so that an
-    unredacted envelope never reaches a log. ``sent``/``status``/``elapsed_s``
-    describe the last attempt; the object belongs to one OmegaClient, one thread.
-    """
-
-    def __init__(
-        self,
-        *,
-        session: requests.Session,
-        operation_timeout: tuple[float, float],
-        before_call: Callable[[str], None] | None,
-        clock: Callable[[], float],
-    ) -> None:
-        super().__init__(  # type: ignore[no-untyped-call]  # zeep is partly typed
-            session=session, operation_timeout=operation_timeout
-        )
-        self._before_call = before_call
-        self._clock = clock
-        self.operation = ""
-        self.sent = False
-        self.status: int | None = None
-        self.elapsed_s = 0.0
-
-    def reset(self, operation: str) -> None:
-        self.operation = operation
-        self.sent = False
-        self.status = None
-        self.elapsed_s = 0.0
-
-    def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
-        if self._before_call is not None:
-            self._before_call(self.operation)
-        # A configured CA bundle is passed per request: requests lets REQUESTS_CA_BUNDLE /
-        # CURL_CA_BUNDLE override a Session's own ``verify`` (psf/requests#3829, #4650).
-        verify = None if self.session.verify is True else self.session.verify
-        self.sent = True
-        start = self._clock()
-        try:
-            response = self.session.post(
-                address,
-                data=message,
-                headers=headers,
-                timeout=self.operation_timeout,
-                verify=verify,
-            )
-        finally:
-            self.elapsed_s = self._clock() - start
-        self.status = response.status_code
-        return response
-
-
-class _stop_before_idle(stop_base):
-    """Stop when the next back-off would take the total slept time past the budget.
-
-    Exact under an injected ``sleep`` (unlike tenacity's wall-clock stops).
-    """
-
-    def __init__(self, budget_s: float) -> None:
-        self.budget_s = budget_s
-
-    def __call__(self, retry_state: Any) -> bool:
-        return bool(retry_state.idle_for + retry_state.upcoming_sleep > self.budget_s)
-
-
-class _wait_jitter(wait_base):
-    """Uniform jitter in [0, max_s) drawn from an injected random generator."""
-
-    def __init__(self, rng: random.Random, max_s: float) -> None:
-        self.rng = rng
-        self.max_s = max_s
-
-    def __call__(self, retry_state: Any) -> float:
-        return self.rng.uniform(0.0, self.max_s)
-
-
-def _configure_tls(session: requests.Session, omega: OmegaSettings, base_url: str) -> None:
-    """Client certificate and CA bundle from the settings; files checked up front."""
-    for key in ("cert_file", "key_file", "ca_file"):
-        path = getattr(omega, key)
-        if path and not Path(path).is_file():
-            raise ConfigError(f"[omega] {key} : fichier introuvable : {path}")
-    if omega.key_file and not omega.cert_file:
-        raise ConfigError("[omega] key_file renseigné sans cert_file")
-    if omega.cert_file:
-        session.cert = (omega.cert_file, omega.key_file) if omega.key_file else omega.cert_file
-    if omega.ca_file:
-        session.verify = omega.ca_file
-
-
-def _warm_up(document: Document) -> None:
-    """Compute zeep's lazily cached type properties now, in one thread, before sharing."""
-    for binding in document.bindings.values():
-        for operation in binding._operations.values():
-            for message in (operation.input, operation.output):
-                if message is not None:
-                    message.signature(as_output=message is operation.output)
-
-
 def _outcome(failure: OmegaError | None) -> CallOutcome:
     if failure is None:
         return CallOutcome.ANSWER
@@ -537,26 +239,3 @@ def _outcome(failure: OmegaError | None) -> CallOutcome:
     if isinstance(failure, UnknownOutcome):
         return CallOutcome.UNKNOWN
     return CallOutcome.TRANSIENT
-
-
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    try:
-        return obj[name]
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return getattr(obj, name, None)
-
-
-def _date_plage(synchro: Any) -> Any:
-    return _get(synchro, "DatePlage")
-
-
-def _list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
