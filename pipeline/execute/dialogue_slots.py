@@ -1,0 +1,215 @@
+"""The appointment stage of a row's dialogue, once OMEGA gave a NumeroDemande.
+
+``Appointment`` sends AccepterRdv / DemanderPrecSuiv / ProposerDatePlage / AbandonnerRdv
+as the slot policy says (the sequence is described in dialogue.py) and journals a
+``slot`` step before and after each call; ``Slots`` is its state, stored in the
+journal's ``dialogue`` JSON so that a resumed run knows which call may be in flight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from pipeline.config import ExecutionSettings
+from pipeline.execute.answers import Answer
+from pipeline.execute.client import OmegaClient
+from pipeline.execute.dialogue_calls import (
+    DATE_PLAGE_H,
+    POURSUIVRE,
+    TERMINE,
+    FailedCall,
+    RowCalls,
+    terminal_outcome,
+)
+from pipeline.execute.errors import UnknownOutcome
+from pipeline.execute.journal import State
+from pipeline.records import RowOutcome, Status
+
+POLICY_FIRST_SLOT = "premier-creneau"
+POLICY_REQUESTED_DATE = "date-demandee"
+
+ACCEPT, MORE, ABANDON = "AccepterRdv", "DemanderPrecSuiv", "AbandonnerRdv"
+PROPOSE = "ProposerDatePlage"
+# Appointment operations whose repeat is harmless but not a plain read (see dialogue.py).
+REPLAYED = frozenset({ACCEPT, ABANDON})
+PORTAL = "à terminer sur le portail OMEGA"
+
+
+@dataclass
+class Slots:
+    """The appointment dialogue, as stored in the journal's ``dialogue`` JSON."""
+
+    date: str
+    plage: str
+    presence: str = ""
+    requested_free: bool = False  # DatePlageH: the requested slot is to be confirmed
+    offered: list[tuple[str, str]] | None = None
+    tried: list[tuple[str, str]] | None = None
+    more: int = 0
+    reproposed: bool = False  # ProposerDatePlage(requested) sent before AbandonnerRdv
+    pending: dict[str, Any] | None = None  # {"op", "date", "plage", "replays"}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "date": self.date,
+            "plage": self.plage,
+            "presence": self.presence,
+            "requested_free": self.requested_free,
+            "offered": [list(s) for s in self.offered or []],
+            "tried": [list(s) for s in self.tried or []],
+            "more": self.more,
+            "reproposed": self.reproposed,
+            "pending": self.pending,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], values: Mapping[str, str]) -> Slots:
+        return cls(
+            date=str(data.get("date", values.get("DateRdv", ""))),
+            plage=str(data.get("plage", values.get("PlageRdv", ""))),
+            presence=str(data.get("presence", "")),
+            requested_free=bool(data.get("requested_free", False)),
+            offered=[(str(d), str(p)) for d, p in data.get("offered", [])],
+            tried=[(str(d), str(p)) for d, p in data.get("tried", [])],
+            more=int(data.get("more", 0)),
+            reproposed=bool(data.get("reproposed", False)),
+            pending=dict(data["pending"]) if data.get("pending") else None,
+        )
+
+
+class Appointment:
+    """Takes a created demand through OMEGA's appointment dialogue to one outcome."""
+
+    def __init__(self, client: OmegaClient, calls: RowCalls, execution: ExecutionSettings) -> None:
+        self.client = client
+        self.calls = calls
+        self.journal = calls.journal
+        self.policy = execution.slot_policy
+        self.max_slot_tries = max(1, execution.max_slot_tries)
+
+    def resume(self, rid: int, numero: str, slots: Slots) -> RowOutcome:
+        """Go on from the journaled state; a replayable call found in flight is a replay."""
+        if slots.pending is not None and slots.pending.get("op") in REPLAYED:
+            slots.pending["replays"] = int(slots.pending.get("replays", 0)) + 1
+        return self.run(rid, numero, slots)
+
+    def run(self, rid: int, numero: str, st: Slots) -> RowOutcome:
+        offered = st.offered if st.offered is not None else []
+        tried = st.tried if st.tried is not None else []
+        st.offered, st.tried = offered, tried
+        for _ in range(4 * self.max_slot_tries + 4):  # bounded whatever OMEGA answers
+            if st.pending is None:
+                st.pending = self._next_step(st)
+                self.journal.advance(rid, State.SLOT, dialogue=st.to_json())
+            step = st.pending
+            op = str(step["op"])
+            try:
+                answer, entry = self.calls.send(op, partial(self._rdv_call, numero, step))
+            except FailedCall as failed:
+                if (
+                    isinstance(failed.error, UnknownOutcome)
+                    and op in REPLAYED
+                    and int(step.get("replays", 0)) == 0
+                ):
+                    step["replays"] = 1
+                    self.journal.advance(rid, State.SLOT, dialogue=st.to_json(), call=failed.entry)
+                    continue
+                return self.calls.finish(
+                    rid, self._unconfirmed(numero, st, str(failed.error)), call=failed.entry
+                )
+            if answer.type_retour == TERMINE:
+                outcome = terminal_outcome(answer, {"DateRdv": st.date, "PlageRdv": st.plage})
+                outcome.numero_demande = outcome.numero_demande or numero
+                outcome.presence_client = outcome.presence_client or st.presence
+                if op == ABANDON and outcome.status is Status.DATE_DEMANDEE:
+                    outcome.detail = self._abandon_reason(st) + outcome.detail
+                return self.calls.finish(rid, outcome, call=entry)
+            if answer.type_retour != POURSUIVRE:
+                what = " ; ".join(answer.messages)
+                if int(step.get("replays", 0)) > 0:
+                    what = (
+                        f"la tentative interrompue de {op} ({_slot_text(step)}) a peut-être "
+                        f"abouti ; OMEGA répond : {what}"
+                    )
+                outcome = self._unconfirmed(numero, st, what)
+                outcome.type_retour, outcome.code_retour = answer.type_retour, answer.code_retour
+                outcome.messages = answer.messages
+                return self.calls.finish(rid, outcome, call=entry)
+            if op == ACCEPT:
+                slot = (str(step["date"]), str(step["plage"]))
+                if slot not in tried:
+                    tried.append(slot)
+                st.requested_free = False
+            if op == MORE:
+                st.more += 1
+            if op == PROPOSE:
+                st.reproposed = True
+            if answer.code_retour == DATE_PLAGE_H:
+                st.requested_free = True
+            if answer.slots or op != ACCEPT:
+                offered[:] = [(s.date, s.plage) for s in answer.slots]
+            offered[:] = [s for s in offered if s not in tried]
+            st.pending = None
+            self.journal.advance(rid, State.SLOT, dialogue=st.to_json(), call=entry)
+        return self.calls.finish(
+            rid, self._unconfirmed(numero, st, "dialogue de prise de rendez-vous sans fin")
+        )
+
+    def _next_step(self, st: Slots) -> dict[str, Any]:
+        assert st.offered is not None and st.tried is not None
+        if st.requested_free and st.date and st.plage:
+            return {"op": ACCEPT, "date": st.date, "plage": st.plage, "replays": 0}
+        if self.policy == POLICY_REQUESTED_DATE or len(st.tried) >= self.max_slot_tries:
+            return self._closing_step(st)
+        if st.offered:
+            day, plage = st.offered[0]
+            return {"op": ACCEPT, "date": day, "plage": plage, "replays": 0}
+        if st.more < self.max_slot_tries:
+            return {"op": MORE, "sens": "SUIV"}
+        return self._closing_step(st)
+
+    @staticmethod
+    def _closing_step(st: Slots) -> dict[str, Any]:
+        """AbandonnerRdv; first ProposerDatePlage(requested) when another date was tried,
+        since each AccepterRdv moved OMEGA's Date Demandée to the slot tried (2.1.2)."""
+        assert st.tried is not None
+        moved = bool(st.tried) and st.tried[-1] != (st.date, st.plage)
+        if moved and not st.reproposed and st.date and st.plage:
+            return {"op": PROPOSE, "date": st.date, "plage": st.plage}
+        return {"op": ABANDON, "replays": 0}
+
+    def _rdv_call(self, numero: str, step: Mapping[str, Any]) -> Answer:
+        op = step["op"]
+        if op == ACCEPT:
+            return self.client.accepter_rdv(numero, str(step["date"]), str(step["plage"]))
+        if op == MORE:
+            return self.client.demander_prec_suiv(numero, str(step.get("sens", "SUIV")))
+        if op == PROPOSE:
+            return self.client.proposer_date_plage(numero, str(step["date"]), str(step["plage"]))
+        return self.client.abandonner_rdv(numero)
+
+    def _abandon_reason(self, st: Slots) -> str:
+        if self.policy == POLICY_REQUESTED_DATE:
+            return "Créneau demandé indisponible ; politique « date-demandee » : "
+        return (
+            f"Aucun créneau confirmé après {len(st.tried or [])} essai(s) "
+            f"({', '.join(f'{d} {p}' for d, p in st.tried or []) or 'aucun proposé'}) : "
+        )
+
+    def _unconfirmed(self, numero: str, st: Slots, why: str) -> RowOutcome:
+        return RowOutcome(
+            Status.A_VERIFIER,
+            numero_demande=numero,
+            presence_client=st.presence,
+            detail=f"Demande OMEGA n° {numero} créée, rendez-vous non confirmé ({why}). "
+            f"Prise de rendez-vous {PORTAL} (date demandée {st.date} {st.plage}).",
+        )
+
+
+def _slot_text(step: Mapping[str, Any]) -> str:
+    if step.get("date"):
+        return f"{step['date']} {step.get('plage', '')}".strip()
+    return "date demandée"
