@@ -132,7 +132,7 @@ def _baseline_rows(ws: object, rows: int, write_only: bool) -> None:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, PatternFill
 
-    from pipeline.report.workbooks import FAMILY_COLOURS, RESULT_COLUMNS
+    from pipeline.report.layout import FAMILY_COLOURS, RESULT_COLUMNS
 
     fills = {f: PatternFill("solid", fgColor=c) for f, c in FAMILY_COLOURS.items()}
     wrap = Alignment(vertical="top", wrap_text=True)

@@ -19,19 +19,21 @@ from python_calamine import CalamineWorkbook
 
 from pipeline.read.reader import open_input
 from pipeline.records import CANONICAL_FIELDS, Finding, RequestRow, RowOutcome, Severity, Status
-from pipeline.report.workbooks import (
+from pipeline.report.layout import (
     ANOMALY_COLUMNS,
     FAMILY_COLOURS,
     RESUBMIT_COLUMN,
     RESULT_COLUMNS,
     STATUS_ADVICE,
+)
+from pipeline.report.workbooks import (
     ReportPaths,
     RunInfo,
     write_reports,
     write_resubmission,
     write_results,
 )
-from pipeline.report.xlsx_stream import ILLEGAL_MARK, MAX_CELL_CHARS, MAX_ROW_LINES, line_count
+from pipeline.report.xlsx_cells import ILLEGAL_MARK, MAX_CELL_CHARS, MAX_ROW_LINES, line_count
 
 NOW = datetime(2026, 12, 1, 2, 30, 0)
 HEADERS = ("NumeroPCE", "Référence demande", "NomContact", "Commentaire", "DateRdv")
