@@ -10,7 +10,8 @@ import pytest
 from pipeline.config import PROJECT_ROOT
 from pipeline.records import CANONICAL_FIELDS, RequestRow, Severity
 from pipeline.referential import Referential, load_referential
-from pipeline.validate.validator import RULE_INFO, RULES, FileValidator, rules_markdown
+from pipeline.validate.rule_catalogue import RULE_INFO, RULES, rules_markdown
+from pipeline.validate.validator import FileValidator
 
 TODAY = datetime.date(2025, 5, 12)
 
