@@ -60,11 +60,6 @@ class FileSummary:
 
 
 @dataclass
-class _FileState:
-    complete: bool = True  # False when --limit left rows of the file unprocessed
-
-
-@dataclass
 class RunSummary:
     started_at: datetime
     endpoint: str
@@ -115,7 +110,7 @@ class BatchRun:
         self.chunk_rows = chunk_rows
         self.referential = load_referential(settings.paths.referential_dir)
         self.max_lengths = field_max_lengths()
-        self._executor: Executor | None = None
+        self.executor: Executor | None = None
         self.endpoint = "aucun (simulation)" if dry_run else settings.omega.url
 
     # ----- the run -----------------------------------------------------------------
@@ -141,7 +136,7 @@ class BatchRun:
                 journal = stack.enter_context(
                     Journal(self.settings.paths.journal, clock=self.clock)
                 )
-                self._executor = Executor(
+                self.executor = Executor(
                     self.settings,
                     journal,
                     base_url,
@@ -170,8 +165,8 @@ class BatchRun:
 
     # ----- deferred rows of earlier runs ------------------------------------------
     def _run_deferred(self) -> list[FileSummary]:
-        assert self._executor is not None
-        jobs = self._executor.deferred_jobs()
+        assert self.executor is not None
+        jobs = self.executor.deferred_jobs()
         if not jobs:
             return []
         log.info("deferred_rows_resumed", rows=len(jobs))
@@ -187,7 +182,7 @@ class BatchRun:
             started = self.clock()
             if self.progress is not None:
                 self.progress.start_file(f"{source} (reprise)", len(group))
-            outcomes = self._executor.run(group)
+            outcomes = self.executor.run(group)
             if self.progress is not None:
                 self.progress.finish_file()
             results: list[tuple[RequestRow, RowOutcome]] = []
@@ -235,8 +230,8 @@ class BatchRun:
         if not input_file.unreadable:
             if self.progress is not None:
                 self.progress.start_file(path.name, input_file.rows_hint)
-            state = _FileState()
-            results = self._stream(input_file, row_iter, summary, state)
+            stream = _RowStream(self, input_file, summary)
+            results = stream.outcomes(row_iter)
             info = self._run_info(path.name, input_file.sha256, started)
             paths = write_reports(
                 output_dir,
@@ -251,7 +246,7 @@ class BatchRun:
             summary.output, summary.resubmission = paths.results, paths.resubmission
             if self.progress is not None:
                 self.progress.finish_file()
-            complete = state.complete
+            complete = stream.complete
         if input_file.unreadable:
             summary.error = "; ".join(f.message for f in input_file.findings if f.is_error)
             if summary.output is None:
@@ -289,100 +284,6 @@ class BatchRun:
         )
         return summary
 
-    def _stream(
-        self,
-        input_file: InputFile,
-        row_iter: Iterator[RequestRow],
-        summary: FileSummary,
-        state: _FileState,
-    ) -> Iterator[tuple[RequestRow, RowOutcome]]:
-        """Validate and process the rows chunk by chunk, yielding them in input order.
-
-        Only one chunk of rows is in memory at a time (the report writer streams too),
-        so a 100,000-row file costs the same memory as a 1,000-row one.
-        """
-        validator = FileValidator(
-            self.referential,
-            today=self.clock().date(),
-            version=self.settings.omega.version,
-            max_lengths=self.max_lengths,
-        )
-        chunk: list[RequestRow] = []
-        for row in row_iter:
-            row.findings.extend(validator.check(row))
-            chunk.append(row)
-            if len(chunk) >= self.chunk_rows:
-                yield from self._process_chunk(input_file, chunk, validator, summary, state)
-                chunk = []
-        if chunk:
-            yield from self._process_chunk(input_file, chunk, validator, summary, state)
-
-    def _process_chunk(
-        self,
-        input_file: InputFile,
-        rows: list[RequestRow],
-        validator: FileValidator,
-        summary: FileSummary,
-        state: _FileState,
-    ) -> Iterator[tuple[RequestRow, RowOutcome]]:
-        """One outcome per row of the chunk, in row order."""
-        now = self.clock().isoformat(timespec="seconds")
-        outcomes: list[RowOutcome | None] = [None] * len(rows)
-        jobs: list[tuple[int, Job]] = []
-        for i, row in enumerate(rows):
-            if row.has_errors:
-                errors = [f for f in row.findings if f.is_error]
-                if self.dry_run or self._executor is None:
-                    detail = "; ".join(f.describe() for f in errors)
-                    outcomes[i] = RowOutcome(
-                        Status.REJET_VALIDATION, processed_at=now, detail=detail
-                    )
-                else:
-                    job = self._job(input_file, row, validator.cleaned_values(row))
-                    outcomes[i] = self._executor.record_rejected(job, errors)
-                self._advance(outcomes[i])
-            elif self.remaining is not None and self.remaining <= 0:
-                outcomes[i] = RowOutcome(Status.REPORTEE, processed_at=now, detail=LIMIT_DETAIL)
-                state.complete = False
-                self._advance(outcomes[i])
-            elif self.dry_run or self._executor is None:
-                self._take_one()
-                outcomes[i] = RowOutcome(Status.VALIDE, processed_at=now)
-                self._advance(outcomes[i])
-            else:
-                self._take_one()
-                jobs.append((i, self._job(input_file, row, validator.cleaned_values(row))))
-        if jobs:
-            assert self._executor is not None
-            by_key = self._executor.run(job for _, job in jobs)
-            for i, job in jobs:
-                outcomes[i] = by_key[job.key]
-        done = [o for o in outcomes if o is not None]
-        summary.rows += len(done)
-        summary.count(done)
-        yield from zip(rows, done, strict=True)
-
-    def _take_one(self) -> None:
-        if self.remaining is not None:
-            self.remaining -= 1
-
-    def _advance(self, outcome: RowOutcome | None) -> None:
-        if self.progress is not None and outcome is not None:
-            self.progress.advance(1, status=outcome.status.value)
-
-    @staticmethod
-    def _job(input_file: InputFile, row: RequestRow, values: dict[str, str]) -> Job:
-        key = idempotency_key(values, input_file.sha256, row.line)
-        return Job(
-            key,
-            input_file.path.name,
-            input_file.sha256,
-            row.line,
-            values,
-            input_file.headers,
-            row.cells,
-        )
-
     def _run_info(self, name: str, sha256: str, started: datetime) -> RunInfo:
         return RunInfo(
             file_name=name,
@@ -392,4 +293,99 @@ class BatchRun:
             endpoint=self.endpoint,
             version=self.settings.omega.version,
             dry_run=self.dry_run,
+        )
+
+    def take_one(self) -> None:
+        if self.remaining is not None:
+            self.remaining -= 1
+
+    def advance(self, outcome: RowOutcome | None) -> None:
+        if self.progress is not None and outcome is not None:
+            self.progress.advance(1, status=outcome.status.value)
+
+
+class _RowStream:
+    """Validates one file's rows and hands the valid ones to the executor, a chunk at a
+    time; counts them in the file's summary and spends the run's ``--limit``."""
+
+    def __init__(self, run: BatchRun, input_file: InputFile, summary: FileSummary) -> None:
+        self.run = run
+        self.input_file = input_file
+        self.summary = summary
+        self.complete = True  # False when --limit left rows of the file unprocessed
+        self.validator = FileValidator(
+            run.referential,
+            today=run.clock().date(),
+            version=run.settings.omega.version,
+            max_lengths=run.max_lengths,
+        )
+
+    def outcomes(self, row_iter: Iterator[RequestRow]) -> Iterator[tuple[RequestRow, RowOutcome]]:
+        """Validate and process the rows chunk by chunk, yielding them in input order.
+
+        Only one chunk of rows is in memory at a time (the report writer streams too),
+        so a 100,000-row file costs the same memory as a 1,000-row one.
+        """
+        validator = self.validator
+        chunk_rows = self.run.chunk_rows
+        chunk: list[RequestRow] = []
+        for row in row_iter:
+            row.findings.extend(validator.check(row))
+            chunk.append(row)
+            if len(chunk) >= chunk_rows:
+                yield from self._process_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._process_chunk(chunk)
+
+    def _process_chunk(self, rows: list[RequestRow]) -> Iterator[tuple[RequestRow, RowOutcome]]:
+        """One outcome per row of the chunk, in row order."""
+        run, executor = self.run, self.run.executor
+        now = run.clock().isoformat(timespec="seconds")
+        outcomes: list[RowOutcome | None] = [None] * len(rows)
+        jobs: list[tuple[int, Job]] = []
+        for i, row in enumerate(rows):
+            if row.has_errors:
+                errors = [f for f in row.findings if f.is_error]
+                if run.dry_run or executor is None:
+                    detail = "; ".join(f.describe() for f in errors)
+                    outcomes[i] = RowOutcome(
+                        Status.REJET_VALIDATION, processed_at=now, detail=detail
+                    )
+                else:
+                    outcomes[i] = executor.record_rejected(self._job(row), errors)
+                run.advance(outcomes[i])
+            elif run.remaining is not None and run.remaining <= 0:
+                outcomes[i] = RowOutcome(Status.REPORTEE, processed_at=now, detail=LIMIT_DETAIL)
+                self.complete = False
+                run.advance(outcomes[i])
+            elif run.dry_run or executor is None:
+                run.take_one()
+                outcomes[i] = RowOutcome(Status.VALIDE, processed_at=now)
+                run.advance(outcomes[i])
+            else:
+                run.take_one()
+                jobs.append((i, self._job(row)))
+        if jobs:
+            assert executor is not None
+            by_key = executor.run(job for _, job in jobs)
+            for i, job in jobs:
+                outcomes[i] = by_key[job.key]
+        done = [o for o in outcomes if o is not None]
+        self.summary.rows += len(done)
+        self.summary.count(done)
+        yield from zip(rows, done, strict=True)
+
+    def _job(self, row: RequestRow) -> Job:
+        input_file = self.input_file
+        values = self.validator.cleaned_values(row)
+        key = idempotency_key(values, input_file.sha256, row.line)
+        return Job(
+            key,
+            input_file.path.name,
+            input_file.sha256,
+            row.line,
+            values,
+            input_file.headers,
+            row.cells,
         )
