@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.records import CANONICAL_FIELDS, RequestRow
 from pipeline.referential import load_referential
-from pipeline.validate.validator import FileValidator
+from pipeline.validate import FileValidator
 
 ROWS = 100_000
 REPEAT = 5

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import importlib
 import json
 import os
 import random
@@ -44,6 +45,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # The canonical columns (pipeline.records.CANONICAL_FIELDS), spelled out here so that a
@@ -231,11 +233,22 @@ def generate(folder: Path, rows: int, *, with_openpyxl: bool) -> None:
 # ---------------------------------------------------------------- measured cases
 
 
-def _ours(path: Path, *, validate: bool, keep: bool) -> int:
-    from pipeline.read.reader import open_input
-    from pipeline.referential import load_referential
-    from pipeline.validate.validator import FileValidator
+def _stages() -> tuple[Any, Any]:
+    """``open_input`` and ``FileValidator`` of the ``pipeline`` on ``sys.path``: from the
+    stage folders, or from the flat modules of a checkout made before them (--against)."""
+    try:
+        read = importlib.import_module("pipeline.read")
+        validate = importlib.import_module("pipeline.validate")
+    except ImportError:
+        read = importlib.import_module("pipeline.reader")
+        validate = importlib.import_module("pipeline.validator")
+    return read.open_input, validate.FileValidator
 
+
+def _ours(path: Path, *, validate: bool, keep: bool) -> int:
+    from pipeline.referential import load_referential
+
+    open_input, FileValidator = _stages()
     referential = load_referential()
     validator = None
     if validate:
@@ -286,8 +299,7 @@ def measure(case: str, path: Path, root: Path = ROOT) -> dict[str, float]:
     if case == "baseline":
         import openpyxl  # noqa: F401
     else:
-        import pipeline.read.reader
-        import pipeline.validate.validator  # noqa: F401
+        _stages()
         from pipeline.records import CANONICAL_FIELDS as canonical
 
         assert canonical == CANONICAL_FIELDS, "bench/read_validate.py: update CANONICAL_FIELDS"

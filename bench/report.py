@@ -118,7 +118,7 @@ def synthetic(rows: int) -> Iterator[tuple[RequestRow, RowOutcome]]:
 
 
 def _run_stream(rows: int, out: Path, *, resubmission: bool) -> None:
-    from pipeline.report.workbooks import RunInfo, write_reports, write_results
+    from pipeline.report import RunInfo, write_reports, write_results
 
     now = datetime.now(UTC)
     run = RunInfo("bench.xlsx", "0" * 64, now, now, "http://127.0.0.1:8089/omega", "V9", False)

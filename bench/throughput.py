@@ -38,9 +38,8 @@ sys.path.insert(0, str(ROOT))
 import structlog  # noqa: E402
 
 from pipeline.config import DEFAULT_CONFIG, Settings, load_settings  # noqa: E402
+from pipeline.execute import Executor, Job, Journal  # noqa: E402
 from pipeline.execute.client import CallRecord  # noqa: E402
-from pipeline.execute.executor import Executor, Job  # noqa: E402
-from pipeline.execute.journal import Journal  # noqa: E402
 
 TODAY = dt.date(2026, 12, 1)
 PCE_6M = [f"110000000000{i:02d}" for i in range(1, 13)]

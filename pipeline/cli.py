@@ -22,7 +22,7 @@ from typing import Any, NoReturn, TextIO
 import structlog
 
 from pipeline.config import ConfigError, Settings, load_settings
-from pipeline.execute.journal import JournalError
+from pipeline.execute import JournalError
 from pipeline.lifecycle import RunInProgress, run_lock
 from pipeline.logs import configure_logging
 from pipeline.progress import Progress
@@ -265,7 +265,7 @@ _EXIT_TEXT = {
 
 def _template(args: argparse.Namespace, out: TextIO) -> int:
     from pipeline.referential import load_referential
-    from pipeline.report.template import TemplateError, write_template
+    from pipeline.report import TemplateError, write_template
 
     try:
         settings = load_settings(args.config)

@@ -20,14 +20,13 @@ import structlog
 from pipeline import lifecycle
 from pipeline.config import Settings
 from pipeline.contract import field_max_lengths
-from pipeline.execute.executor import Executor
-from pipeline.execute.journal import Job, Journal, idempotency_key
+from pipeline.execute import Executor, Job, Journal, idempotency_key
 from pipeline.progress import Progress
-from pipeline.read.reader import InputFile, open_input
+from pipeline.read import InputFile, open_input
 from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status
 from pipeline.referential import load_referential
-from pipeline.report.workbooks import RunInfo, write_reports, write_results
-from pipeline.validate.validator import FileValidator
+from pipeline.report import RunInfo, write_reports, write_results
+from pipeline.validate import FileValidator
 
 log = structlog.get_logger("dit_batch.run")
 
