@@ -160,15 +160,20 @@ class Executor:
 
     # ----- public API ---------------------------------------------------------------------
     def record_rejected(self, job: Job, findings: Sequence[Finding]) -> RowOutcome:
-        """Journal a row the validator rejected (DEJA_TRAITEE if its key already led to a
-        demand); no call is made, ``on_outcome`` is not called."""
+        """Journal a row the validator rejected (DEJA_TRAITEE only if it is the very request
+        that already led to a demand); no call is made, ``on_outcome`` is not called."""
         errors = [f for f in findings if f.is_error] or list(findings)
         outcome = RowOutcome(
             Status.REJET_VALIDATION,
             processed_at=self._now(),
             detail="; ".join(f.describe() for f in errors),
         )
-        final = self.journal.record_final(job, outcome, run_id=self.run_id)
+        final = self.journal.record_final(
+            job,
+            outcome,
+            run_id=self.run_id,
+            duplicate_in_file=any(f.rule == "REFERENCE_DOUBLON" for f in errors),
+        )
         self._log_outcome(job, final)
         return final
 
@@ -228,7 +233,7 @@ class Executor:
     def _process(self, job: Job) -> RowOutcome:
         try:
             claim = self.journal.claim(job, run_id=self.run_id, retry_unknown=self.retry_unknown)
-            if claim.kind is ClaimKind.ALREADY_DONE:
+            if claim.kind in (ClaimKind.ALREADY_DONE, ClaimKind.REFUSED):
                 assert claim.outcome is not None
                 return claim.outcome
             dialogue = RowDialogue(

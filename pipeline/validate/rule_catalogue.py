@@ -156,6 +156,20 @@ RULE_INFO: Mapping[str, RuleInfo] = {
             "Une référence de demande déjà utilisée plus haut dans le fichier.",
         ),
         RuleInfo(
+            "REFERENCE_DEJA_UTILISEE",
+            _E,
+            "ReferenceDemande",
+            "À l'envoi : la référence désigne déjà une autre demande (autre PCE, code ou "
+            "motif) ; rien n'est envoyé.",
+        ),
+        RuleInfo(
+            "MODIFICATIONS_NON_ENVOYEES",
+            _W,
+            "(champs modifiés)",
+            "À l'envoi : demande déjà envoyée sous cette référence ; les champs modifiés "
+            "depuis ne sont pas renvoyés (modifier la demande sur le portail).",
+        ),
+        RuleInfo(
             "LIGNE_EXEMPLE",
             _E,
             "ReferenceDemande",

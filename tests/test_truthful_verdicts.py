@@ -1,0 +1,125 @@
+"""A row's status is what really happened: end-to-end through ``run_batch.py`` against a
+simulator over real HTTP, whose tracking (GET /admin/demandes) is read afterwards.
+
+Each test pins one case of the "truthful verdicts" issue: a reused reference, a short
+PCE, a misconfiguration, the rarer Annexe A answers and the smaller untruths.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_support import TODAY, read_sheet, run_batch, write_settings
+
+from pipeline.config import load_settings
+from pipeline.simulator import RunningSimulator, start_simulator
+
+HEADER = "NumeroPCE;CodePostal;ReferenceDemande;CodeLibelleIntervention;CodeMotifIntervention;"
+HEADER += "DateRdv;PlageRdv;TelephoneContact"
+JJ_1, JJ_2 = "21000000000001", "21000000000002"  # JJ PCEs of the default supplier
+
+
+@pytest.fixture
+def sim() -> Iterator[RunningSimulator]:
+    """A simulator outliving the runs, so its tracking holds every run's demands."""
+    with start_simulator(load_settings(environ={}), today=TODAY, seed=7) as running:
+        yield running
+
+
+def tracking(sim: RunningSimulator) -> list[dict[str, Any]]:
+    """What OMEGA's demand tracking holds, read over HTTP."""
+    url = sim.base_url.removesuffix("/omega") + "/admin/demandes"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        demands: list[dict[str, Any]] = json.load(answer)
+    return demands
+
+
+def drop(root: Path, name: str, *rows: str) -> None:
+    (root / "input" / name).write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+
+
+def results(root: Path, stem: str) -> list[dict[str, Any]]:
+    """The Résultats rows of the latest result workbook of ``stem``."""
+    path = sorted((root / "output").glob(f"{stem}_resultats_*.xlsx"))[-1]
+    return read_sheet(path)[1]
+
+
+def resubmitted(root: Path, stem: str) -> list[dict[str, Any]]:
+    found = sorted((root / "output").glob(f"{stem}_a_resoumettre_*.xlsx"))
+    return read_sheet(found[-1], "Demandes")[1] if found else []
+
+
+def test_reference_reused_for_another_pce_is_refused_and_sends_nothing(
+    tmp_path: Path, sim: RunningSimulator
+) -> None:
+    """REF-001 made a demand for one PCE; a later file reusing REF-001 for another PCE is
+    REJET_VALIDATION [REFERENCE_DEJA_UTILISEE] naming that demand, in the resubmission
+    file, and OMEGA's tracking holds no demand for the second PCE."""
+    config = write_settings(tmp_path, url=sim.base_url)
+    drop(tmp_path, "lot1.csv", f"{JJ_1};;REF-001;206;;2026-12-08;;")
+    first = run_batch(config)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (created,) = results(tmp_path, "lot1")
+    assert created["Statut"] == "DATE_DEMANDEE" and created["NumeroDemande"]
+
+    drop(tmp_path, "lot2.csv", f"{JJ_2};;REF-001;206;;2026-12-15;;")
+    second = run_batch(config)
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    (row,) = results(tmp_path, "lot2")
+    assert row["Statut"] == "REJET_VALIDATION"
+    assert not row["NumeroDemande"] and not row["DateRdvProgrammee"]
+    anomalies = str(row["Anomalies"])
+    assert "[REFERENCE_DEJA_UTILISEE]" in anomalies
+    assert created["NumeroDemande"] in anomalies and JJ_1 in anomalies
+    assert f"créée le {TODAY}" in anomalies and "référence nouvelle" in anomalies
+    (again,) = resubmitted(tmp_path, "lot2")
+    assert again["NumeroPCE"] == JJ_2
+    demands = tracking(sim)
+    assert [d["NumeroPCE"] for d in demands] == [JJ_1]  # no junk demand, no duplicate
+
+
+def test_same_request_sent_again_with_another_date_is_already_done_with_a_warning(
+    tmp_path: Path, sim: RunningSimulator
+) -> None:
+    """The same request (reference, PCE, code) dropped again with another date stays
+    DEJA_TRAITEE; a warning says the date was not sent and to change it on the portal."""
+    config = write_settings(tmp_path, url=sim.base_url)
+    drop(tmp_path, "lot1.csv", f"{JJ_1};;REF-002;206;;2026-12-08;;")
+    assert run_batch(config).returncode == 0
+    drop(tmp_path, "lot1bis.csv", f"{JJ_1};;REF-002;206;;2026-12-10;;0612345678")
+
+    proc = run_batch(config)
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (row,) = results(tmp_path, "lot1bis")
+    assert row["Statut"] == "DEJA_TRAITEE" and row["NumeroDemande"]
+    anomalies = str(row["Anomalies"])
+    assert "[MODIFICATIONS_NON_ENVOYEES]" in anomalies
+    assert "DateRdv, TelephoneContact" in anomalies and "portail OMEGA" in anomalies
+    assert resubmitted(tmp_path, "lot1bis") == []
+    assert len(tracking(sim)) == 1
+
+
+def test_second_row_of_a_duplicated_reference_is_rejected_on_every_run(
+    tmp_path: Path, sim: RunningSimulator
+) -> None:
+    """Two rows with one reference in a file: the second is REJET_VALIDATION on the first
+    run and on a rerun of the same file, never the first row's DEJA_TRAITEE."""
+    config = write_settings(tmp_path, url=sim.base_url)
+    rows = (f"{JJ_1};;REF-003;206;;2026-12-08;;", f"{JJ_2};;REF-003;206;;2026-12-09;;")
+    for run in range(2):
+        drop(tmp_path, "doublon.csv", *rows)
+        proc = run_batch(config)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        first, second = results(tmp_path, "doublon")
+        assert first["Statut"] == ("DATE_DEMANDEE" if run == 0 else "DEJA_TRAITEE")
+        assert second["Statut"] == "REJET_VALIDATION", run
+        assert "[REFERENCE_DOUBLON]" in str(second["Anomalies"])
+        assert not second["NumeroDemande"]
+    assert [d["NumeroPCE"] for d in tracking(sim)] == [JJ_1]
