@@ -123,3 +123,25 @@ def test_second_row_of_a_duplicated_reference_is_rejected_on_every_run(
         assert "[REFERENCE_DOUBLON]" in str(second["Anomalies"])
         assert not second["NumeroDemande"]
     assert [d["NumeroPCE"] for d in tracking(sim)] == [JJ_1]
+
+
+def test_short_pce_in_a_csv_is_refused_before_sending_and_leaves_no_junk_demand(
+    tmp_path: Path, sim: RunningSimulator
+) -> None:
+    """A 13-digit PCE typed as text is not padded: dry run and real run both say
+    REJET_VALIDATION [PCE_FORMAT] with the missing digit count; OMEGA receives nothing
+    (a refused receivability check would leave a demand in state 22)."""
+    config = write_settings(tmp_path, url=sim.base_url)
+    short = JJ_1[1:]
+    for args in (("--dry-run",), ()):
+        drop(tmp_path, "court.csv", f"{short};6000;REF-004;206;;2026-12-08;;612345678")
+        proc = run_batch(config, *args)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        (row,) = results(tmp_path, "court")
+        assert row["Statut"] == "REJET_VALIDATION", args
+        anomalies = str(row["Anomalies"])
+        assert "[PCE_FORMAT]" in anomalies and "il en manque 1 (14 attendus)" in anomalies
+        assert "format Texte" in anomalies
+        assert "[ZEROS_RESTAURES]" in anomalies and "06000" in anomalies  # postal code
+        assert "enregistrée comme un nombre" not in anomalies
+    assert tracking(sim) == []

@@ -451,3 +451,11 @@ def test_referential_drives_rules(tmp_path: Path) -> None:
         custom, CodeLibelleIntervention="299", CodeMotifIntervention="", OptionExpress="1"
     )
     assert found == ["PLAGE_IGNOREE"]
+
+
+def test_short_pce_says_how_many_digits_are_missing(validator: FileValidator) -> None:
+    """A 13-digit PCE is PCE_FORMAT, saying one digit is missing and how to keep zeros."""
+    (found,) = validator.check(make_row(NumeroPCE="2345678901234"))
+    assert found.rule == "PCE_FORMAT"
+    assert "il en manque 1 (14 attendus)" in found.message
+    assert "format Texte" in found.message
