@@ -145,3 +145,42 @@ def test_short_pce_in_a_csv_is_refused_before_sending_and_leaves_no_junk_demand(
         assert "[ZEROS_RESTAURES]" in anomalies and "06000" in anomalies  # postal code
         assert "enregistrée comme un nombre" not in anomalies
     assert tracking(sim) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (("[execution]", "[executon]"), "vouliez-vous dire execution"),
+        (("[paths]", "[path]"), "vouliez-vous dire paths"),
+        (("max_attempts = 2", "max_attempts = 4.5"), "max_attempts : un nombre entier"),
+        (
+            (
+                '[[simulator.suppliers]]\ndn_entreprise = "FOURNISSEUR-DEMO"\n'
+                'numero_cad = "CAD0000123"\netat_cad = "valide"',
+                'suppliers = ["FOURNISSEUR-DEMO"]',
+            ),
+            "[[simulator.suppliers]] n° 1 : une table",
+        ),
+        (("referential_dir = ", "referential_dir = 'vide' # "), "introuvable"),
+    ],
+)
+def test_misconfiguration_stops_before_anything_with_exit_2(
+    tmp_path: Path, change: tuple[str, str], needle: str
+) -> None:
+    """A misspelled section, a decimal where an integer is meant, a supplier written as a
+    string, a referential folder without its files: exit 2, one French message, no
+    traceback, the input file left where it is and nothing written."""
+    config = write_settings(tmp_path)
+    (tmp_path / "vide").mkdir()
+    text = config.read_text(encoding="utf-8")
+    assert change[0] in text
+    config.write_text(text.replace(change[0], change[1], 1), encoding="utf-8")
+    drop(tmp_path, "lot.csv", f"{JJ_1};;REF-010;206;;2026-12-08;;")
+
+    proc = run_batch(config)
+
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "Erreur de configuration" in proc.stderr and needle in proc.stderr
+    assert (tmp_path / "input" / "lot.csv").exists()
+    assert not (tmp_path / "output").exists() and not (tmp_path / "var").exists()
