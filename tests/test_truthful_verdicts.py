@@ -184,3 +184,58 @@ def test_misconfiguration_stops_before_anything_with_exit_2(
     assert "Erreur de configuration" in proc.stderr and needle in proc.stderr
     assert (tmp_path / "input" / "lot.csv").exists()
     assert not (tmp_path / "output").exists() and not (tmp_path / "var").exists()
+
+
+def test_rarer_annexe_a_answers_at_creation_get_their_true_status(
+    tmp_path: Path, sim: RunningSimulator
+) -> None:
+    """Driven by the PCE file's Reponse column over HTTP: « Dialogue interrompu… » is
+    A_VERIFIER (exit 5, never in the resubmission file, never sent again), P / Message +
+    codeMessageOMEGA is DATE_DEMANDEE at the requested date with the code and its meaning
+    from config/referential/, DmdOk is PRISE_EN_COMPTE; the tracking holds one demand each."""
+    referential = tmp_path / "referential"
+    referential.mkdir()
+    shipped = Path(__file__).resolve().parent.parent / "config" / "referential"
+    for item in shipped.glob("*.csv"):
+        (referential / item.name).write_bytes(item.read_bytes())
+    (referential / "codes_message_omega.csv").write_text(
+        "CodeMessageOMEGA;Signification\nRDV_A_CONFIRMER;Rendez-vous à confirmer par GRDF\n",
+        encoding="utf-8",
+    )
+    config = write_settings(tmp_path, url=sim.base_url)
+    text = config.read_text(encoding="utf-8")
+    start = text.index('referential_dir = "') + len('referential_dir = "')
+    end = text.index('"', start)
+    config.write_text(text[:start] + "referential" + text[end:], encoding="utf-8")
+    rows = (
+        "24000000000001;;A-1;206;;2026-12-08;;",
+        "24000000000002;;A-2;Z8;19;2026-12-09;M1;",
+        "24000000000003;;A-3;206;;2026-12-10;;",
+    )
+    drop(tmp_path, "annexe_a.csv", *rows)
+
+    proc = run_batch(config)
+
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    interrupted, message, relance = results(tmp_path, "annexe_a")
+    assert interrupted["Statut"] == "A_VERIFIER"
+    assert "suivi des demandes OMEGA" in str(interrupted["Résultat"])
+    assert "ne pas la redéposer" in str(interrupted["Résultat"])
+    assert message["Statut"] == "DATE_DEMANDEE" and message["NumeroDemande"]
+    assert message["DateRdvProgrammee"] == "2026-12-09"
+    assert "code OMEGA RDV_A_CONFIRMER : Rendez-vous à confirmer par GRDF" in str(
+        message["Résultat"]
+    )
+    assert relance["Statut"] == "PRISE_EN_COMPTE" and relance["NumeroDemande"]
+    assert resubmitted(tmp_path, "annexe_a") == []
+    demands = {d["NumeroPCE"]: d for d in tracking(sim)}
+    assert sorted(demands) == [r.split(";")[0] for r in rows]
+    assert demands["24000000000002"]["Etat"] == "EN_COURS"  # no slot dialogue after Message
+    assert demands["24000000000002"]["DateDemandee"] == "2026-12-09"
+
+    drop(tmp_path, "annexe_a.csv", *rows)
+    again = run_batch(config)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [r["Statut"] for r in results(tmp_path, "annexe_a")] == ["DEJA_TRAITEE"] * 3
+    assert len(tracking(sim)) == 3  # nothing sent twice

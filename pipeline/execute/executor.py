@@ -37,6 +37,7 @@ from pipeline.config import Settings
 from pipeline.execute.client import CallRecord, OmegaClient
 from pipeline.execute.dialogue import RowDialogue
 from pipeline.execute.journal import ClaimKind, Job, Journal, idempotency_key
+from pipeline.execute.message_codes import load_message_codes
 from pipeline.records import Finding, RowOutcome, Status
 
 __all__ = ["CircuitBreaker", "Executor", "Job", "RateGate", "build_limiter", "idempotency_key"]
@@ -153,6 +154,7 @@ class Executor:
         self.client_factory = client_factory
         self.on_call = on_call
         self.run_id = f"{clock():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.message_codes = load_message_codes(settings.paths.referential_dir)
         self.gate = RateGate(settings.execution.rate_per_s)
         self.breaker = CircuitBreaker(settings.execution.breaker_threshold)
         self._clients: dict[int, OmegaClient] = {}
@@ -242,6 +244,7 @@ class Executor:
                 self.settings.execution,
                 self.breaker,
                 clock=self.clock,
+                message_codes=self.message_codes,
             )
             return dialogue.run(claim.record)
         except Exception as exc:  # one broken row must not stop the others
