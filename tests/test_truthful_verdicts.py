@@ -7,6 +7,7 @@ PCE, a misconfiguration, the rarer Annexe A answers and the smaller untruths.
 
 from __future__ import annotations
 
+import csv
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -239,3 +240,43 @@ def test_rarer_annexe_a_answers_at_creation_get_their_true_status(
     assert again.returncode == 0, again.stdout + again.stderr
     assert [r["Statut"] for r in results(tmp_path, "annexe_a")] == ["DEJA_TRAITEE"] * 3
     assert len(tracking(sim)) == 3  # nothing sent twice
+
+
+def test_smaller_untruths_refusal_messages_control_characters_and_corsica(
+    tmp_path: Path, sim: RunningSimulator
+) -> None:
+    """A NON_RECEVABLE intervention shows why, not « Demande recevable »; a control
+    character is REJET_VALIDATION naming the field (nothing sent), a line break in the
+    address is cleaned with a warning and sent; a Corse-du-Sud PCE with a Bastia postal
+    code is NON_RECEVABLE with OMEGA's department message."""
+
+    config = write_settings(tmp_path, url=sim.base_url)
+    header = [*HEADER.split(";"), "NomContact", "ComplementAdresse"]
+    rows = [
+        ["11000000000001", "", "S-1", "206", "", "2026-12-08", "", "", "", ""],
+        ["21000000000001", "", "S-2", "206", "", "2026-12-08", "", "", "Du\x07pont", ""],
+        ["21000000000002", "", "S-3", "206", "", "2026-12-08", "", "", "", "Bât. B\nétage 2"],
+        ["11000000000011", "20200", "S-4", "Z8", "19", "2026-12-09", "M1", "", "", ""],
+    ]
+    with (tmp_path / "input" / "petits.csv").open("w", encoding="utf-8", newline="") as out:
+        csv.writer(out, delimiter=";").writerows([header, *rows])
+
+    proc = run_batch(config)
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    refused, control, address, corsica = results(tmp_path, "petits")
+    assert refused["Statut"] == "NON_RECEVABLE"
+    assert "Demande recevable" not in str(refused["MessageRetour"])
+    assert "Intervention 206 impossible pour ce PCE" in str(refused["MessageRetour"])
+    assert control["Statut"] == "REJET_VALIDATION"
+    assert "[CARACTERE_INTERDIT]" in str(control["Anomalies"])
+    assert "NomContact" in str(control["Anomalies"]) and "U+0007" in str(control["Anomalies"])
+    assert address["Statut"] == "DATE_DEMANDEE"
+    assert "[CARACTERE_RETIRE]" in str(address["Anomalies"])
+    assert "« Bât. B étage 2 » sera envoyé" in str(address["Anomalies"])
+    assert corsica["Statut"] == "NON_RECEVABLE"
+    assert "même département" in str(corsica["MessageRetour"])
+    demands = {d["NumeroPCE"]: d for d in tracking(sim)}
+    assert "21000000000001" not in demands  # the control character never left
+    assert demands["21000000000002"]["Etat"] == "EN_COURS"
+    assert demands["11000000000011"]["Etat"] == "23"  # OMEGA records refused receivability

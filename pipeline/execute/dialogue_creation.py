@@ -73,13 +73,15 @@ class Creation:
         if allowed and (code, motif) not in allowed:
             listing = ", ".join(f"{c}/{m}" if m else c for c, m in sorted(allowed))
             shown = f"{code}/{motif}" if motif else code
+            refusal = f"Intervention {shown} impossible pour ce PCE selon OMEGA"
+            # The refusal's own message, not the verify answer's « Demande recevable »:
+            # OMEGA found the PCE receivable, the batch refuses the intervention.
             return self.calls.finish(
                 rid,
-                from_answer(
+                RowOutcome(
                     Status.NON_RECEVABLE,
-                    answer,
-                    detail=f"Intervention {shown} impossible pour ce PCE selon OMEGA ; "
-                    f"couples intervention/motif autorisés : {listing}",
+                    messages=(f"{refusal} (interventions proposées par OMEGA : {listing})",),
+                    detail=f"{refusal} ; couples intervention/motif autorisés : {listing}",
                 ),
                 call=entry,
             )
