@@ -457,3 +457,23 @@ def test_key_that_ended_without_demand_takes_a_new_identity(journal: Journal) ->
     journal.finish(rid, RowOutcome(Status.NON_RECEVABLE))
     claim = journal.claim(_job(NumeroPCE="13000000000003"), run_id="r2")
     assert claim.kind is ClaimKind.NEW
+
+
+def test_record_written_before_fingerprints_is_compared_with_nothing(tmp_path: Path) -> None:
+    """A demand journaled by a schema-1 journal (no fingerprint) still answers its key
+    DEJA_TRAITEE, whatever PCE comes back: there is nothing to compare with."""
+    path = tmp_path / "j.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_1)
+    conn.execute(
+        "INSERT INTO rows (key, run_id, source, file_sha256, line, state, status,"
+        " numero_demande, created_at, updated_at) VALUES ('OLD-2', 'r0', 'demandes.csv', ?,"
+        " 2, 'final', 'DATE_DEMANDEE', 'D1', 't', 't')",
+        (SHA,),
+    )
+    conn.commit()
+    conn.close()
+    with Journal(path, clock=FakeClock()) as j:
+        claim = j.claim(_job("OLD-2", NumeroPCE="13000000000003"), run_id="r1")
+        assert claim.kind is ClaimKind.ALREADY_DONE and claim.outcome is not None
+        assert claim.outcome.numero_demande == "D1" and claim.outcome.findings == ()
