@@ -27,6 +27,7 @@ from pipeline.lifecycle import RunInProgress, run_lock
 from pipeline.logs import configure_logging
 from pipeline.progress import Progress
 from pipeline.records import Status
+from pipeline.referential import ReferentialError, load_referential
 from pipeline.run import BatchRun, RunSummary
 
 log = structlog.get_logger("dit_batch.cli")
@@ -154,7 +155,14 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The run's settings, checked at start: the file strictly (see ``pipeline.config``)
+    and the referential folder it names (a missing or broken file is a configuration
+    error, before anything is read or sent)."""
     settings = load_settings(args.config)
+    try:
+        load_referential(settings.paths.referential_dir)
+    except ReferentialError as exc:
+        raise ConfigError(f"[paths] referential_dir : {exc}") from exc
     paths = settings.paths
     if args.input_dir is not None:
         paths = replace(paths, input_dir=args.input_dir.resolve())
@@ -188,6 +196,10 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     except JournalError as exc:
         log.error("journal_unusable", error=str(exc))
         print(f"Erreur : {exc}", file=sys.stderr)
+        return ExitCode.CONFIG
+    except ConfigError as exc:  # e.g. the built-in simulator's PCE file
+        log.error("configuration_error", error=str(exc))
+        print(f"Erreur de configuration : {exc}", file=sys.stderr)
         return ExitCode.CONFIG
     except Exception as exc:
         log.exception("run_failed")
@@ -264,13 +276,12 @@ _EXIT_TEXT = {
 
 
 def _template(args: argparse.Namespace, out: TextIO) -> int:
-    from pipeline.referential import load_referential
     from pipeline.report import TemplateError, write_template
 
     try:
         settings = load_settings(args.config)
         path = write_template(args.path, load_referential(settings.paths.referential_dir))
-    except ConfigError as exc:
+    except (ConfigError, ReferentialError) as exc:
         print(f"Erreur de configuration : {exc}", file=sys.stderr)
         return ExitCode.CONFIG
     except TemplateError as exc:

@@ -7,13 +7,21 @@ Environment variables override the ``[omega]`` keys that are credentials or
 installation-specific: ``DIT_OMEGA_URL``, ``DIT_OMEGA_DN_ENTREPRISE``,
 ``DIT_OMEGA_NUMERO_CAD``, ``DIT_OMEGA_LOGIN``, ``DIT_OMEGA_CERT_FILE``,
 ``DIT_OMEGA_KEY_FILE``, ``DIT_OMEGA_CA_FILE``. ``DIT_CONFIG`` names the settings file.
+
+A settings file is checked strictly, so a typo never runs silently on defaults: an
+unknown section or key is refused with the nearest valid names suggested, each value
+must have its key's exact TOML type (an integer key takes an integer, never ``4.5``; a
+decimal key takes an integer or a decimal; text and paths take strings; switches take
+``true``/``false``), each section is a table and each ``[[simulator.suppliers]]`` entry
+a table. Environment values, which are always text, are converted instead.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
@@ -130,22 +138,23 @@ def settings_from_mapping(
 ) -> Settings:
     """Build Settings from a parsed TOML mapping; relative paths against ``base_dir``."""
     env = {} if environ is None else environ
-    omega_raw = dict(raw.get("omega", {}))
+    _refuse_unknown("", raw, _SECTIONS)
+    tables = {name: _table(raw, name) for name in _SECTIONS}
+    omega_raw = dict(tables["omega"])
+    from_env = set()
     for f in fields(OmegaSettings):
         value = env.get(ENV_PREFIX + f.name.upper())
         if value:
             omega_raw[f.name] = value
-    omega = _section(OmegaSettings, omega_raw, "omega")
-    execution = _section(ExecutionSettings, raw.get("execution", {}), "execution")
-    paths = _section(PathSettings, raw.get("paths", {}), "paths", base_dir)
-    input_settings = _section(InputSettings, raw.get("input", {}), "input")
-    sim_raw = dict(raw.get("simulator", {}))
+            from_env.add(f.name)
+    omega = _section(OmegaSettings, omega_raw, "omega", from_env=from_env)
+    execution = _section(ExecutionSettings, tables["execution"], "execution")
+    paths = _section(PathSettings, tables["paths"], "paths", base_dir)
+    input_settings = _section(InputSettings, tables["input"], "input")
+    sim_raw = dict(tables["simulator"])
     suppliers_raw = sim_raw.pop("suppliers", [])
     simulator = _section(SimulatorSettings, sim_raw, "simulator", base_dir)
-    try:
-        suppliers = tuple(Supplier(**{k: str(v) for k, v in s.items()}) for s in suppliers_raw)
-    except TypeError as exc:
-        raise ConfigError(f"[simulator] suppliers : entrée invalide ({exc})") from exc
+    suppliers = _suppliers(suppliers_raw)
     if not suppliers and omega.dn_entreprise:
         suppliers = (Supplier(omega.dn_entreprise, omega.numero_cad),)
     simulator = replace(simulator, suppliers=suppliers)
@@ -154,15 +163,85 @@ def settings_from_mapping(
     return settings
 
 
-def _section(cls: Any, raw: Mapping[str, Any], name: str, base_dir: Path | None = None) -> Any:
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ConfigError(f"[{name}] clé(s) inconnue(s) : {', '.join(unknown)}")
+_SECTIONS = ("omega", "execution", "paths", "input", "simulator")
+_SUPPLIER_KEYS = ("dn_entreprise", "numero_cad", "etat_cad")
+# The TOML types a key of each default's type accepts, and how to name them in French.
+_TOML_TYPES: tuple[tuple[type, tuple[type, ...], str], ...] = (
+    (bool, (bool,), "true ou false"),
+    (int, (int,), "un nombre entier"),
+    (float, (int, float), "un nombre"),
+    (Path, (str,), "un chemin entre guillemets"),
+    (str, (str,), "un texte entre guillemets"),
+)
+
+
+def _refuse_unknown(where: str, raw: Mapping[str, Any], valid: Sequence[str]) -> None:
+    """Refuse the keys of ``raw`` not in ``valid``, suggesting the nearest valid names."""
+    unknown = sorted(set(raw) - set(valid))
+    if not unknown:
+        return
+    parts = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, valid, n=2, cutoff=0.6)
+        hint = f" (vouliez-vous dire {' ou '.join(close)} ?)" if close else ""
+        parts.append(f"« {key} »{hint}")
+    kind = "section(s)" if not where else "clé(s)"
+    prefix = f"{where} " if where else ""
+    raise ConfigError(
+        f"{prefix}{kind} inconnue(s) : {', '.join(parts)} ; valides : {', '.join(valid)}"
+    )
+
+
+def _table(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"[{name}] : une section [{name}] est attendue, pas {value!r}")
+    return value
+
+
+def _suppliers(raw: Any) -> tuple[Supplier, ...]:
+    """The ``[[simulator.suppliers]]`` entries, each a table of the three text keys."""
+    if not isinstance(raw, list):
+        raise ConfigError(
+            "[simulator] suppliers : une liste d'entrées [[simulator.suppliers]] est attendue"
+        )
+    suppliers = []
+    for number, entry in enumerate(raw, start=1):
+        where = f"[[simulator.suppliers]] n° {number}"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(
+                f"{where} : une table (dn_entreprise = ..., numero_cad = ..., etat_cad = ...) "
+                f"est attendue, pas {entry!r}"
+            )
+        _refuse_unknown(where, entry, _SUPPLIER_KEYS)
+        missing = [k for k in _SUPPLIER_KEYS[:2] if k not in entry]
+        if missing:
+            raise ConfigError(f"{where} : clé(s) obligatoire(s) absente(s) : {', '.join(missing)}")
+        for key, value in entry.items():
+            if not isinstance(value, str):
+                raise ConfigError(f"{where} {key} : un texte entre guillemets est attendu")
+        suppliers.append(Supplier(**entry))
+    return tuple(suppliers)
+
+
+def _section(
+    cls: Any,
+    raw: Mapping[str, Any],
+    name: str,
+    base_dir: Path | None = None,
+    *,
+    from_env: set[str] | frozenset[str] = frozenset(),
+) -> Any:
+    known = [f.name for f in fields(cls)]
+    if name == "simulator":
+        known.remove("suppliers")
+    _refuse_unknown(f"[{name}]", raw, known)
     values: dict[str, Any] = {}
     defaults = cls()
     for key, value in raw.items():
         default = getattr(defaults, key)
+        if key not in from_env:  # a TOML value: its type must be the key's own
+            _check_type(name, key, value, default)
         try:
             if isinstance(default, Path):
                 p = Path(str(value)).expanduser()
@@ -182,6 +261,18 @@ def _section(cls: Any, raw: Mapping[str, Any], name: str, base_dir: Path | None 
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"[{name}] {key} : valeur invalide {value!r}") from exc
     return cls(**values)
+
+
+def _check_type(section: str, key: str, value: Any, default: Any) -> None:
+    for kind, accepted, label in _TOML_TYPES:
+        if isinstance(default, kind):
+            ok = isinstance(value, accepted) and not (kind is not bool and isinstance(value, bool))
+            if not ok:
+                raise ConfigError(
+                    f"[{section}] {key} : {label} est attendu, pas {value!r} (dans le fichier de "
+                    "configuration)"
+                )
+            return
 
 
 def _boolean(value: Any) -> bool:

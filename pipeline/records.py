@@ -184,3 +184,6 @@ class RowOutcome:
     attempts: int = 0
     processed_at: str = ""
     detail: str = ""
+    # Findings the execution adds to the row (a reused reference, changes not sent);
+    # reported with the row's own findings, not kept in the journal.
+    findings: tuple[Finding, ...] = ()

@@ -189,7 +189,9 @@ class BatchRun:
                 cells = job.cells
                 if not headers:
                     cells = tuple(job.values.get(c, "") for c in CANONICAL_FIELDS)
-                results.append((RequestRow(job.line, cells, job.values), outcomes[job.key]))
+                outcome = outcomes[job.key]
+                row = RequestRow(job.line, cells, job.values, list(outcome.findings))
+                results.append((row, outcome))
             info = self._run_info(f"{source} (reprise)", group[0].file_sha256, started)
             stem = f"{Path(source).stem}_reprise"
             summary = FileSummary(f"{source} (reprise des lignes reportées)", len(results))
@@ -371,6 +373,8 @@ class _RowStream:
             for i, job in jobs:
                 outcomes[i] = by_key[job.key]
         done = [o for o in outcomes if o is not None]
+        for row, outcome in zip(rows, done, strict=True):
+            row.findings.extend(outcome.findings)  # a reused reference, changes not sent
         self.summary.rows += len(done)
         self.summary.count(done)
         yield from zip(rows, done, strict=True)

@@ -96,3 +96,48 @@ def test_bad_boolean_is_refused() -> None:
     """A boolean that is neither yes nor no is a configuration error naming the key."""
     with pytest.raises(ConfigError, match="log_soap"):
         load_settings(DEFAULT_CONFIG, environ={"DIT_OMEGA_LOG_SOAP": "peut-être"})
+
+
+def _load(tmp_path: Path, text: str) -> None:
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(text, encoding="utf-8")
+    load_settings(cfg, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("[executon]\nworkers = 2\n", ["section(s) inconnue(s)", "« executon »", "execution ?"]),
+        ("[path]\ninput_dir = 'in'\n", ["« path »", "vouliez-vous dire paths"]),
+        ("[execution]\nworker = 2\n", ["[execution] clé(s)", "« worker »", "workers"]),
+        ("[execution]\nmax_attempts = 4.5\n", ["max_attempts", "un nombre entier", "4.5"]),
+        ("[execution]\nworkers = '4'\n", ["workers", "un nombre entier"]),
+        ("[execution]\nworkers = true\n", ["workers", "un nombre entier"]),
+        ("[omega]\nlog_soap = 'oui'\n", ["log_soap", "true ou false"]),
+        ("[omega]\nlogin = 42\n", ["login", "un texte"]),
+        ("[paths]\njournal = 3\n", ["journal", "un chemin"]),
+        ("omega = 'simulator'\n", ["[omega]", "une section [omega] est attendue"]),
+        ("[simulator]\nsuppliers = ['FOURNISSEUR-DEMO']\n", ["suppliers]] n° 1", "une table"]),
+        ("[simulator]\nsuppliers = 'x'\n", ["[simulator] suppliers", "liste"]),
+        ("[[simulator.suppliers]]\ndn_entreprise = 'X'\n", ["n° 1", "numero_cad"]),
+        (
+            "[[simulator.suppliers]]\ndn_entreprise = 'X'\nnumero_cad = 'C'\netat = 'valide'\n",
+            ["« etat »", "etat_cad"],
+        ),
+    ],
+)
+def test_settings_file_is_checked_strictly(tmp_path: Path, text: str, needles: list[str]) -> None:
+    """Unknown sections and keys (with the nearest valid names), inexact types and
+    malformed tables are configuration errors, never silent defaults or a traceback."""
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, text)
+    for needle in needles:
+        assert needle in str(caught.value)
+
+
+def test_integer_is_accepted_where_a_decimal_is_meant(tmp_path: Path) -> None:
+    """rate_per_s = 10 (an integer) is a valid decimal; the environment stays text."""
+    cfg = tmp_path / "s.toml"
+    cfg.write_text("[execution]\nrate_per_s = 10\n[omega]\ntimeout_s = 30\n", encoding="utf-8")
+    s = load_settings(cfg, environ={"DIT_OMEGA_TIMEOUT_S": "20", "DIT_OMEGA_LOG_SOAP": "oui"})
+    assert s.execution.rate_per_s == 10.0 and s.omega.timeout_s == 20.0 and s.omega.log_soap

@@ -358,10 +358,122 @@ def test_schema_1_journal_is_migrated_and_its_deferred_rows_still_open(tmp_path:
         assert j.get(rid).cells == _job_with_cells("NEW-1", 3).cells
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         columns = [r[1] for r in conn.execute("PRAGMA table_info(rows)")]
-        assert columns[-2:] == ["cells_json", "file_id"]
+        assert columns[-4:] == ["cells_json", "file_id", "fingerprint_json", "decides"]
     finally:
         conn.close()
     with Journal(path, clock=FakeClock()) as j:  # a migrated file opens again as is
         assert j.get(rid).headers == HEADERS
+
+
+def _created(journal: Journal, job: Job, numero: str = "D9") -> int:
+    rid = journal.claim(job, run_id="r1").record.id
+    call = CallEntry("CreerDemandeDIT", "2026-11-28T02:00:05", "2026-11-28T02:00:06", "answer")
+    journal.advance(rid, State.CREATED, numero_demande=numero, call=call)
+    journal.finish(rid, RowOutcome(Status.DATE_DEMANDEE, numero_demande=numero))
+    return rid
+
+
+def test_reused_reference_with_another_pce_is_refused_and_the_demand_keeps_it(
+    journal: Journal,
+) -> None:
+    """A key that led to a demand, coming back for another PCE, is REJET_VALIDATION with
+    REFERENCE_DEJA_UTILISEE naming the demand; the demand still decides the key."""
+    rid = _created(journal, _job(CodeLibelleIntervention="34", CodeMotifIntervention="23"))
+    other = _job(line=5, NumeroPCE="13000000000003", CodeLibelleIntervention="34")
+    claim = journal.claim(other, run_id="r2")
+    assert claim.kind is ClaimKind.REFUSED and claim.outcome is not None
+    assert claim.outcome.status is Status.REJET_VALIDATION
+    assert claim.outcome.numero_demande == ""
+    (finding,) = claim.outcome.findings
+    assert finding.rule == "REFERENCE_DEJA_UTILISEE" and finding.is_error and finding.line == 5
+    assert "D9" in finding.message and "12345678901234" in finding.message
+    assert "créée le 2026-11-28" in finding.message and "13000000000003" in finding.message
+    anchor = journal.latest("REF-1")
+    assert anchor is not None and anchor.id == rid
+    again = journal.claim(
+        _job(line=7, CodeLibelleIntervention="34", CodeMotifIntervention="23"), run_id="r3"
+    )
+    assert again.kind is ClaimKind.ALREADY_DONE
+
+
+def test_same_request_with_another_date_is_already_done_with_a_warning(journal: Journal) -> None:
+    """Same key and identity, other date and phone: DEJA_TRAITEE, and a warning lists the
+    fields that were not sent and says to change the demand on the portal."""
+    _created(journal, _job(DateRdv="2026-12-15"))
+    claim = journal.claim(
+        _job(line=3, DateRdv="2026-12-20", TelephoneContact="0612345678"), run_id="r2"
+    )
+    assert claim.kind is ClaimKind.ALREADY_DONE and claim.outcome is not None
+    (warning,) = claim.outcome.findings
+    assert warning.rule == "MODIFICATIONS_NON_ENVOYEES" and not warning.is_error
+    assert warning.field == "DateRdv, TelephoneContact"
+    assert "portail" in warning.message and "D9" in warning.message
+    unchanged = journal.claim(_job(line=4, DateRdv="2026-12-15"), run_id="r3")
+    assert unchanged.outcome is not None and unchanged.outcome.findings == ()
+
+
+def test_second_row_of_a_duplicated_reference_never_takes_the_first_rows_outcome(
+    journal: Journal,
+) -> None:
+    """A row rejected as REFERENCE_DOUBLON stays REJET_VALIDATION although the first row
+    of the reference holds a demand, and does not take the key from it."""
+    rid = _created(journal, _job())
+    rejected = RowOutcome(Status.REJET_VALIDATION, detail="[REFERENCE_DOUBLON] ligne 2")
+    outcome = journal.record_final(_job(line=3), rejected, run_id="r2", duplicate_in_file=True)
+    assert outcome.status is Status.REJET_VALIDATION and outcome.numero_demande == ""
+    anchor = journal.latest("REF-1")
+    assert anchor is not None and anchor.id == rid
+    assert journal.claim(_job(), run_id="r2").kind is ClaimKind.ALREADY_DONE
+
+
+def test_rejected_row_of_another_request_gets_its_own_outcome_and_the_reuse_error(
+    journal: Journal,
+) -> None:
+    """A rejected row whose key belongs to a demand for another PCE is REJET_VALIDATION,
+    its own findings kept, plus REFERENCE_DEJA_UTILISEE."""
+    _created(journal, _job())
+    rejected = RowOutcome(Status.REJET_VALIDATION, detail="[DATE_RDV_PASSEE] x")
+    outcome = journal.record_final(_job(line=4, NumeroPCE="13000000000003"), rejected, run_id="r2")
+    assert outcome.status is Status.REJET_VALIDATION
+    assert [f.rule for f in outcome.findings] == ["REFERENCE_DEJA_UTILISEE"]
+    assert outcome.detail.startswith("[DATE_RDV_PASSEE] x; [REFERENCE_DEJA_UTILISEE]")
+
+
+def test_deferred_row_keeps_its_key_against_another_request(journal: Journal) -> None:
+    """A REPORTEE row's key reused for another PCE is refused; the deferred row stays open."""
+    rid = journal.claim(_job(), run_id="r1").record.id
+    journal.finish(rid, RowOutcome(Status.REPORTEE))
+    claim = journal.claim(_job(line=8, NumeroPCE="13000000000003"), run_id="r2")
+    assert claim.kind is ClaimKind.REFUSED and claim.outcome is not None
+    assert "demandes.csv ligne 2" in claim.outcome.findings[0].message
+    assert [r.id for r in journal.open_records()] == [rid]
+
+
+def test_key_that_ended_without_demand_takes_a_new_identity(journal: Journal) -> None:
+    """After NON_RECEVABLE (no demand), the corrected PCE under the same reference is sent."""
+    rid = journal.claim(_job(), run_id="r1").record.id
+    journal.finish(rid, RowOutcome(Status.NON_RECEVABLE))
+    claim = journal.claim(_job(NumeroPCE="13000000000003"), run_id="r2")
+    assert claim.kind is ClaimKind.NEW
+
+
+def test_record_written_before_fingerprints_is_compared_with_nothing(tmp_path: Path) -> None:
+    """A demand journaled by a schema-1 journal (no fingerprint) still answers its key
+    DEJA_TRAITEE, whatever PCE comes back: there is nothing to compare with."""
+    path = tmp_path / "j.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_1)
+    conn.execute(
+        "INSERT INTO rows (key, run_id, source, file_sha256, line, state, status,"
+        " numero_demande, created_at, updated_at) VALUES ('OLD-2', 'r0', 'demandes.csv', ?,"
+        " 2, 'final', 'DATE_DEMANDEE', 'D1', 't', 't')",
+        (SHA,),
+    )
+    conn.commit()
+    conn.close()
+    with Journal(path, clock=FakeClock()) as j:
+        claim = j.claim(_job("OLD-2", NumeroPCE="13000000000003"), run_id="r1")
+        assert claim.kind is ClaimKind.ALREADY_DONE and claim.outcome is not None
+        assert claim.outcome.numero_demande == "D1" and claim.outcome.findings == ()

@@ -705,3 +705,31 @@ def test_source_breaking_half_way_keeps_the_rows_read_before(tmp_path: Path) -> 
     assert [r.line for r in rows] == list(range(2, 12))
     assert rules(info.findings) == ["FICHIER_ILLISIBLE"]
     assert "lecture interrompue" in info.findings[0].message
+
+
+def test_short_pce_typed_as_text_is_never_padded(tmp_path: Path) -> None:
+    """A 13- or 12-digit PCE in a CSV or an XLSX text cell stays as typed (the validator
+    refuses it), while a 4-digit postal code and a 9-digit phone get their zero back
+    with a warning that says the value was text, not a number."""
+    header = [*HEADER, "TelephoneContact"]
+    csv_rows = [header, ["2345678901234", "6000", "Z8", "19", "2030-06-17", "612345678"]]
+    csv_rows.append(["345678901234", "75011", "Z8", "19", "2030-06-17", ""])
+    xlsx_rows: list[list[object]] = [
+        list(header),
+        ["2345678901234", "6000", "Z8", "19", "2030-06-17"],
+    ]
+    xlsx_rows.append([2345678901234, 75011, "Z8", 19, "2030-06-17"])  # a number cell
+    _, from_csv = read(write_csv(tmp_path / "t.csv", csv_rows))
+    _, from_xlsx = read(write_xlsx(tmp_path / "t.xlsx", xlsx_rows))
+    assert [r.values["NumeroPCE"] for r in from_csv] == ["2345678901234", "345678901234"]
+    assert from_xlsx[0].values["NumeroPCE"] == "2345678901234"
+    assert from_xlsx[1].values["NumeroPCE"] == "02345678901234"  # a number: zero restored
+    assert from_csv[0].values["CodePostal"] == "06000"
+    assert from_csv[0].values["TelephoneContact"] == "0612345678"
+    text_zeros = [f for f in from_csv[0].findings if f.rule == ReadRule.ZEROS_RESTAURES]
+    assert {f.field for f in text_zeros} == {"CodePostal", "TelephoneContact"}
+    assert all("comme un nombre" not in f.message for f in text_zeros)
+    assert "4 chiffre(s) au lieu de 5" in text_zeros[0].message
+    assert not any(f.field == "NumeroPCE" for r in from_csv for f in r.findings)
+    number_zero = [f for f in from_xlsx[1].findings if f.field == "NumeroPCE"]
+    assert number_zero and "enregistrée comme un nombre" in number_zero[0].message

@@ -33,6 +33,7 @@ SIX_M = "11000000000001"
 SIX_M_TLRV = "12000000000001"
 ONE_M = "13000000000001"
 JJ = "21000000000001"
+CORSE_BASTIA = "11000000000012"
 CORSE_AJACCIO = "11000000000011"
 NICE = "11000000000009"
 ELEC_2 = "11000000000014"
@@ -313,11 +314,25 @@ def test_postal_code_of_another_department_records_a_23_demand(engine: Engine) -
 
 
 def test_postal_code_same_department_corsica_and_leading_zero(engine: Engine) -> None:
-    """Same department passes: Corsica is 20 for both halves, and leading zeros are kept."""
-    assert retour(verify(engine, CORSE_AJACCIO, cp="20200"))[1] == "Message"
+    """Same department passes (leading zeros kept); Corsica's two departments are told
+    apart by postal code range: 200xx-201xx Corse-du-Sud (2A), 202xx-206xx Haute-Corse."""
+    assert retour(verify(engine, CORSE_AJACCIO, cp="20090"))[1] == "Message"
+    assert retour(verify(engine, CORSE_AJACCIO, cp="20167"))[1] == "Message"
     assert retour(verify(engine, NICE, cp="06100"))[1] == "Message"
     assert retour(verify(engine, SIX_M, cp="75001"))[1] == "Message"
     assert engine.demandes() == []
+    assert ko(verify(engine, CORSE_AJACCIO, cp="20200")) == [codes.MSG_DEPARTEMENT]  # Bastia
+    assert ko(verify(engine, CORSE_BASTIA, cp="20000")) == [codes.MSG_DEPARTEMENT]  # Ajaccio
+    assert retour(verify(engine, CORSE_BASTIA, cp="20600"))[1] == "Message"
+
+
+def test_pce_file_can_state_the_department(engine: Engine) -> None:
+    """A PCE whose Departement column says 2B accepts its own postal code (20167) and a
+    Haute-Corse one, and refuses another Corse-du-Sud postal code."""
+    declared = "24000000000004"
+    assert retour(verify(engine, declared, cp="20167"))[1] == "Message"
+    assert retour(verify(engine, declared, cp="20200"))[1] == "Message"
+    assert ko(verify(engine, declared, cp="20000")) == [codes.MSG_DEPARTEMENT]
 
 
 def test_receivable_lists_the_couples_of_the_pce_category(engine: Engine, ref: Referential) -> None:
@@ -937,3 +952,37 @@ def test_build_engine_reports_bad_configuration(
         build_engine(replace(sim_settings, today="05/05/2025"), ref, pce_file=FIXTURE)
     engine = build_engine(replace(sim_settings, today="2025-05-05"), ref, pce_file=FIXTURE)
     assert engine.today == TODAY
+
+
+def test_pce_file_reponse_column_forces_the_rarer_annexe_a_answers(engine: Engine) -> None:
+    """Reponse = dialogue-interrompu / message:CODE / relance: the demand is recorded at
+    the requested date and CreerDemandeDIT gives that Annexe A answer."""
+    day = free_slot(engine)[0].isoformat()
+    interrupted = creer(engine, "24000000000001", "206", "", date=day, plage="")
+    assert ko(interrupted) == [f"{codes.MSG_DIALOGUE_INTERROMPU} (INCIDENT_TECHNIQUE)"]
+    assert "ReponseCreerDemandeObjet" not in interrupted
+    message = creer(engine, "24000000000002", date=day, reference="REF-2")
+    kind, code, texts = retour(message)
+    assert (kind, code) == ("P", "Message")
+    assert texts == [codes.MSG_POURSUIVRE_CODE + "RDV_A_CONFIRMER"]
+    assert objet(message)["DateDemandee"] == day
+    relance = creer(engine, "24000000000003", "206", "", date=day, plage="", reference="REF-3")
+    assert retour(relance)[:2] == ("T", "DmdOk") and objet(relance)["NumeroDemande"]
+    recorded = engine.demandes()
+    assert [d["NumeroPCE"] for d in recorded] == [f"2400000000000{i}" for i in (1, 2, 3)]
+    assert {d["Etat"] for d in recorded} == {"EN_COURS"}
+    assert all(d["DateDemandee"] == day for d in recorded)
+
+
+def test_pce_file_refuses_an_unknown_reponse(tmp_path: Path) -> None:
+    """A misspelled Reponse or Departement is a PCE file error naming line and value."""
+    bad = tmp_path / "pce.csv"
+    bad.write_text(
+        "NumeroPCE;CodePostal;FrequenceReleve;Telereleve;NumeroCAD;Departement;Reponse\n"
+        "11000000000001;75011;6M;0;CAD0000123;2C;relanse\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(PceFileError) as caught:
+        load_pce_file(bad)
+    assert "ligne 2 : champ Departement : valeur '2C'" in str(caught.value)
+    assert "champ Reponse : valeur 'relanse' inconnue" in str(caught.value)

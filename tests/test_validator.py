@@ -451,3 +451,32 @@ def test_referential_drives_rules(tmp_path: Path) -> None:
         custom, CodeLibelleIntervention="299", CodeMotifIntervention="", OptionExpress="1"
     )
     assert found == ["PLAGE_IGNOREE"]
+
+
+def test_short_pce_says_how_many_digits_are_missing(validator: FileValidator) -> None:
+    """A 13-digit PCE is PCE_FORMAT, saying one digit is missing and how to keep zeros."""
+    (found,) = validator.check(make_row(NumeroPCE="2345678901234"))
+    assert found.rule == "PCE_FORMAT"
+    assert "il en manque 1 (14 attendus)" in found.message
+    assert "format Texte" in found.message
+
+
+def test_control_characters_are_refused_and_line_breaks_in_free_text_cleaned(
+    validator: FileValidator,
+) -> None:
+    """A control character (BEL) is CARACTERE_INTERDIT naming field, position and code
+    point; a line break in ComplementAdresse is CARACTERE_RETIRE and sent as a space; a
+    line break in ReferenceDemande is an error; a non-breaking space is no finding."""
+    bell = make_row(NomContact="Du\x07pont")
+    (found,) = validator.check(bell)
+    assert (found.rule, found.field, found.is_error) == ("CARACTERE_INTERDIT", "NomContact", True)
+    assert "U+0007" in found.message and "position 3" in found.message
+    assert found.value == "Du\\x07pont"
+    address = make_row(3, ComplementAdresse="Bât. B\nescalier 2\t\u200b")
+    (warning,) = [f for f in validator.check(address) if f.rule != "DEMANDE_DOUBLON"]
+    assert (warning.rule, warning.is_error) == ("CARACTERE_RETIRE", False)
+    assert validator.cleaned_values(address)["ComplementAdresse"] == "Bât. B escalier 2"
+    reference = make_row(4, ReferenceDemande="REF\n9")
+    assert [f.rule for f in validator.check(reference)] == ["CARACTERE_INTERDIT", "DEMANDE_DOUBLON"]
+    nbsp = make_row(5, NomContact="M.\u00a0Dupont", DateRdv="2025-05-21")
+    assert validator.check(nbsp) == []

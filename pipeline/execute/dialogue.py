@@ -5,7 +5,11 @@
     VerifierRecevabiliteDIT --not P--> NON_RECEVABLE (OMEGA's code and messages)
         | couple (code, motif) not offered for this PCE --> NON_RECEVABLE (couples allowed)
     CreerDemandeDIT --T--> DmdOkDP: RDV_PROGRAMME | DmdOkDD: DATE_DEMANDEE | DmdOk: PRISE_EN_COMPTE
-        | A (DmdKo) --> REFUS_OMEGA with every message
+        | A (DmdKo) « Dialogue interrompu… vérifiez l'état de la demande » --> A_VERIFIER
+          (the demand may exist: check the tracking; never resubmitted)
+        | A (DmdKo) otherwise --> REFUS_OMEGA with every message
+        | P Message + codeMessageOMEGA --> DATE_DEMANDEE at the requested date, the code
+          shown with its meaning (config/referential/codes_message_omega.csv)
         | P DatePlageH --> AccepterRdv(requested date and slot)
         | P ListeDP --> policy "premier-creneau": AccepterRdv(first slot offered); taken
           meanwhile: the next one, then DemanderPrecSuiv(SUIV) for more; after
@@ -41,7 +45,7 @@ call sent, the row's end journaled, OMEGA's answers read).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from pipeline.config import ExecutionSettings
@@ -66,6 +70,7 @@ class RowDialogue:
         breaker: Breaker,
         *,
         clock: Callable[[], datetime],
+        message_codes: Mapping[str, str] | None = None,
     ) -> None:
         self.client = client
         self.journal = journal
@@ -73,7 +78,7 @@ class RowDialogue:
         self.clock = clock
         self.calls = RowCalls(journal, breaker, clock=clock)
         self.appointment = Appointment(client, self.calls, execution)
-        self.creation = Creation(client, self.calls, self.appointment)
+        self.creation = Creation(client, self.calls, self.appointment, message_codes or {})
 
     # ----- entry point ------------------------------------------------------------------
     def run(self, record: JournalRecord) -> RowOutcome:

@@ -31,7 +31,9 @@ log = structlog.get_logger("dit_batch.dialogue")
 
 POURSUIVRE, ABANDONNE, TERMINE = "P", "A", "T"
 DMD_OK_DP, DMD_OK_DD, DMD_OK = "DmdOkDP", "DmdOkDD", "DmdOk"
-DATE_PLAGE_H, LISTE_DP = "DatePlageH", "ListeDP"
+DATE_PLAGE_H, LISTE_DP, MESSAGE = "DatePlageH", "ListeDP", "Message"
+# Annexe A, DmdKo: the dialogue broke on OMEGA's side; the demand's state is to be checked.
+INTERRUPTED = "Dialogue interrompu suite à un problème technique"
 
 
 class Breaker(Protocol):

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pipeline.execute.answers import Answer
 from pipeline.execute.client import OmegaClient
 from pipeline.execute.dialogue_calls import (
     DATE_PLAGE_H,
+    INTERRUPTED,
+    MESSAGE,
     POURSUIVRE,
     TERMINE,
     FailedCall,
@@ -22,14 +25,22 @@ from pipeline.execute.dialogue_calls import (
 from pipeline.execute.dialogue_slots import Appointment, Slots
 from pipeline.execute.errors import BusinessFault, ServiceUnavailable, UnknownOutcome
 from pipeline.execute.journal import State
+from pipeline.execute.message_codes import describe_code, message_code
 from pipeline.records import RowOutcome, Status
 
 
 class Creation:
     """Checks a row's receivability and creates its demand, journaling both steps."""
 
-    def __init__(self, client: OmegaClient, calls: RowCalls, appointment: Appointment) -> None:
+    def __init__(
+        self,
+        client: OmegaClient,
+        calls: RowCalls,
+        appointment: Appointment,
+        message_codes: Mapping[str, str],
+    ) -> None:
         self.client = client
+        self.message_codes = message_codes
         self.calls = calls
         self.breaker = calls.breaker
         self.journal = calls.journal
@@ -62,13 +73,15 @@ class Creation:
         if allowed and (code, motif) not in allowed:
             listing = ", ".join(f"{c}/{m}" if m else c for c, m in sorted(allowed))
             shown = f"{code}/{motif}" if motif else code
+            refusal = f"Intervention {shown} impossible pour ce PCE selon OMEGA"
+            # The refusal's own message, not the verify answer's « Demande recevable »:
+            # OMEGA found the PCE receivable, the batch refuses the intervention.
             return self.calls.finish(
                 rid,
-                from_answer(
+                RowOutcome(
                     Status.NON_RECEVABLE,
-                    answer,
-                    detail=f"Intervention {shown} impossible pour ce PCE selon OMEGA ; "
-                    f"couples intervention/motif autorisés : {listing}",
+                    messages=(f"{refusal} (interventions proposées par OMEGA : {listing})",),
+                    detail=f"{refusal} ; couples intervention/motif autorisés : {listing}",
                 ),
                 call=entry,
             )
@@ -100,6 +113,22 @@ class Creation:
         numero = answer.numero_demande
         if answer.type_retour == TERMINE:
             return self.calls.finish(rid, terminal_outcome(answer, values), call=entry)
+        if answer.type_retour != POURSUIVRE and any(
+            m.startswith(INTERRUPTED) for m in answer.messages
+        ):
+            return self.calls.finish(
+                rid,
+                from_answer(
+                    Status.A_VERIFIER,
+                    answer,
+                    detail="OMEGA a interrompu la création sur un incident technique : la "
+                    "demande existe peut-être. Vérifier dans le suivi des demandes OMEGA "
+                    "(référence, PCE) avant toute autre action ; ne pas la redéposer. Si "
+                    "elle n'y figure pas : option --retry-unknown.",
+                ),
+                call=entry,
+                create_unknown=not numero,
+            )
         if answer.type_retour != POURSUIVRE:
             refused = [m for m in answer.messages if m.startswith("Donnée incorrecte")]
             return self.calls.finish(
@@ -122,6 +151,8 @@ class Creation:
                 ),
                 call=entry,
             )
+        if answer.code_retour == MESSAGE:
+            return self.calls.finish(rid, self._message(answer, values), call=entry)
         slots = Slots(
             date=values.get("DateRdv", ""),
             plage=values.get("PlageRdv", ""),
@@ -134,6 +165,21 @@ class Creation:
             rid, State.CREATED, numero_demande=numero, dialogue=slots.to_json(), call=entry
         )
         return self.appointment.run(rid, numero, slots)
+
+    def _message(self, answer: Answer, values: Mapping[str, str]) -> RowOutcome:
+        """P / Message + codeMessageOMEGA at creation: the appointment is recorded at the
+        requested date; the code (and its meaning, when known) says what follows."""
+        day = answer.date_demandee or values.get("DateRdv", "")
+        code = message_code(answer.messages)
+        what = describe_code(code, self.message_codes) if code else "sans code OMEGA"
+        return from_answer(
+            Status.DATE_DEMANDEE,
+            answer,
+            date_rdv=day,
+            plage_rdv=values.get("PlageRdv", ""),
+            detail=f"Enregistrée à la date demandée ({day}), un technicien rappellera le "
+            f"client ; message OMEGA à analyser : {what}",
+        )
 
     def _failed_before_creation(self, rid: int, failed: FailedCall) -> RowOutcome:
         error = failed.error

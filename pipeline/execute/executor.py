@@ -37,6 +37,7 @@ from pipeline.config import Settings
 from pipeline.execute.client import CallRecord, OmegaClient
 from pipeline.execute.dialogue import RowDialogue
 from pipeline.execute.journal import ClaimKind, Job, Journal, idempotency_key
+from pipeline.execute.message_codes import load_message_codes
 from pipeline.records import Finding, RowOutcome, Status
 
 __all__ = ["CircuitBreaker", "Executor", "Job", "RateGate", "build_limiter", "idempotency_key"]
@@ -153,6 +154,7 @@ class Executor:
         self.client_factory = client_factory
         self.on_call = on_call
         self.run_id = f"{clock():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.message_codes = load_message_codes(settings.paths.referential_dir)
         self.gate = RateGate(settings.execution.rate_per_s)
         self.breaker = CircuitBreaker(settings.execution.breaker_threshold)
         self._clients: dict[int, OmegaClient] = {}
@@ -160,15 +162,20 @@ class Executor:
 
     # ----- public API ---------------------------------------------------------------------
     def record_rejected(self, job: Job, findings: Sequence[Finding]) -> RowOutcome:
-        """Journal a row the validator rejected (DEJA_TRAITEE if its key already led to a
-        demand); no call is made, ``on_outcome`` is not called."""
+        """Journal a row the validator rejected (DEJA_TRAITEE only if it is the very request
+        that already led to a demand); no call is made, ``on_outcome`` is not called."""
         errors = [f for f in findings if f.is_error] or list(findings)
         outcome = RowOutcome(
             Status.REJET_VALIDATION,
             processed_at=self._now(),
             detail="; ".join(f.describe() for f in errors),
         )
-        final = self.journal.record_final(job, outcome, run_id=self.run_id)
+        final = self.journal.record_final(
+            job,
+            outcome,
+            run_id=self.run_id,
+            duplicate_in_file=any(f.rule == "REFERENCE_DOUBLON" for f in errors),
+        )
         self._log_outcome(job, final)
         return final
 
@@ -228,7 +235,7 @@ class Executor:
     def _process(self, job: Job) -> RowOutcome:
         try:
             claim = self.journal.claim(job, run_id=self.run_id, retry_unknown=self.retry_unknown)
-            if claim.kind is ClaimKind.ALREADY_DONE:
+            if claim.kind in (ClaimKind.ALREADY_DONE, ClaimKind.REFUSED):
                 assert claim.outcome is not None
                 return claim.outcome
             dialogue = RowDialogue(
@@ -237,6 +244,7 @@ class Executor:
                 self.settings.execution,
                 self.breaker,
                 clock=self.clock,
+                message_codes=self.message_codes,
             )
             return dialogue.run(claim.record)
         except Exception as exc:  # one broken row must not stop the others

@@ -16,7 +16,11 @@ in the ``calls`` table (operation, codes, messages, attempts, timestamps).
 
 A key can come back (file dropped again, corrected row, deferred row): :meth:`Journal.claim`
 decides, in one transaction, whether the row is already done (DEJA_TRAITEE, a pointer
-record is written), resumes an unfinished record, or starts a fresh record.
+record is written), resumes an unfinished record, starts a fresh record, or refuses a
+row whose key still designates a request with another identity (PCE, code, motif: the
+``fingerprint_json`` each record keeps, see ``journal_identity``). A record with
+``decides`` = 0 (a row refused or rejected while its key designated another request)
+is never the one that decides its key's fate.
 
 The row's values are stored (JSON) while a later run may still need to send them
 (unfinished, REPORTEE, or A_VERIFIER after an unknown CreerDemandeDIT outcome) and
@@ -110,13 +114,17 @@ class Journal:
         """
         return self._claims.claim(job, run_id=run_id, retry_unknown=retry_unknown)
 
-    def record_final(self, job: Job, outcome: RowOutcome, *, run_id: str) -> RowOutcome:
+    def record_final(
+        self, job: Job, outcome: RowOutcome, *, run_id: str, duplicate_in_file: bool = False
+    ) -> RowOutcome:
         """Journal a row that ends without any call (e.g. REJET_VALIDATION).
 
-        A key that already led to a demand gets DEJA_TRAITEE instead (see
-        :meth:`KeyClaims.record_final`).
+        The same request that already led to a demand, dropped again, gets DEJA_TRAITEE
+        instead; any other row keeps its own outcome (see :meth:`KeyClaims.record_final`).
         """
-        return self._claims.record_final(job, outcome, run_id=run_id)
+        return self._claims.record_final(
+            job, outcome, run_id=run_id, duplicate_in_file=duplicate_in_file
+        )
 
     # ----- steps ----------------------------------------------------------------------
     def advance(
@@ -216,7 +224,7 @@ class Journal:
         with self._lock:
             rows = self._conn.execute(
                 f"{SELECT_ROWS} WHERE (r.status IS NULL OR r.status != ?) AND r.id = ("
-                " SELECT MAX(id) FROM rows WHERE key = r.key AND"
+                " SELECT MAX(id) FROM rows WHERE key = r.key AND decides = 1 AND"
                 " (status IS NULL OR status != ?)) ORDER BY r.source, r.line, r.id",
                 (Status.DEJA_TRAITEE.value, Status.DEJA_TRAITEE.value),
             ).fetchall()

@@ -93,6 +93,8 @@ class JournalRecord:
     outcome: RowOutcome | None = None
     headers: tuple[str, ...] = ()  # the file's header row; () once cleared or never kept
     cells: tuple[str, ...] = ()  # the row's original cells; () once cleared or never kept
+    fingerprint: Mapping[str, Any] = field(default_factory=dict)  # see journal_identity
+    decides: bool = True  # False: a rejected row that must not decide its key's fate
 
     @property
     def status(self) -> Status | None:
@@ -114,11 +116,12 @@ class ClaimKind(StrEnum):
     NEW = "new"  # fresh record in state pending
     RESUME = "resume"  # an earlier record to continue from its state (reopened if final)
     ALREADY_DONE = "already_done"  # a DEJA_TRAITEE record was written; outcome is final
+    REFUSED = "refused"  # the key designates another request: REJET_VALIDATION, not sent
 
 
 @dataclass(frozen=True)
 class Claim:
     kind: ClaimKind
     record: JournalRecord
-    outcome: RowOutcome | None = None  # set for ALREADY_DONE
+    outcome: RowOutcome | None = None  # set for ALREADY_DONE and REFUSED
     earlier: JournalRecord | None = field(default=None)

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipeline.execute.journal_identity import fingerprint
 from pipeline.execute.journal_records import CallEntry, Job, JournalRecord, State
 from pipeline.execute.journal_schema import Transaction
 from pipeline.records import RowOutcome, Status
@@ -43,15 +44,16 @@ class RowStore:
     def anchor(self, key: str) -> JournalRecord | None:
         row = self.conn.execute(
             f"{SELECT_ROWS} WHERE r.key = ? AND (r.status IS NULL OR r.status != ?)"
-            " ORDER BY r.id DESC LIMIT 1",
+            " AND r.decides = 1 ORDER BY r.id DESC LIMIT 1",
             (key, Status.DEJA_TRAITEE.value),
         ).fetchone()
         return None if row is None else decode_record(row)
 
-    def insert(self, job: Job, run_id: str, now: str) -> JournalRecord:
+    def insert(self, job: Job, run_id: str, now: str, *, decides: bool = True) -> JournalRecord:
         cursor = self.conn.execute(
             "INSERT INTO rows (key, run_id, source, file_sha256, line, values_json, cells_json,"
-            " file_id, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " file_id, state, created_at, updated_at, fingerprint_json, decides)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job.key,
                 run_id,
@@ -64,6 +66,8 @@ class RowStore:
                 State.PENDING.value,
                 now,
                 now,
+                dump_fingerprint(job.values),
+                int(decides),
             ),
         )
         assert cursor.lastrowid is not None
@@ -158,6 +162,10 @@ def dump_values(values: Mapping[str, str]) -> str:
     return json.dumps(dict(values), ensure_ascii=False, sort_keys=True)
 
 
+def dump_fingerprint(values: Mapping[str, str]) -> str:
+    return json.dumps(fingerprint(values), ensure_ascii=False, sort_keys=True)
+
+
 def dump_cells(cells: Sequence[str]) -> str:
     return json.dumps(list(cells), ensure_ascii=False)
 
@@ -192,6 +200,8 @@ def decode_record(row: Sequence[Any]) -> JournalRecord:
         processed_at,
         cells_json,
         _file_id,
+        fingerprint_json,
+        decides,
         headers_json,
     ) = row
     outcome = None
@@ -230,4 +240,6 @@ def decode_record(row: Sequence[Any]) -> JournalRecord:
         outcome=outcome,
         headers=tuple(json.loads(headers_json)) if headers_json else (),
         cells=tuple(json.loads(cells_json)),
+        fingerprint=json.loads(fingerprint_json),
+        decides=bool(decides),
     )

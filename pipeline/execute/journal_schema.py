@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
-SCHEMA_VERSION = 2  # 2: rows.cells_json, rows.file_id, table files
+# 2: rows.cells_json, rows.file_id, table files; 3: rows.fingerprint_json, rows.decides
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -50,7 +51,9 @@ CREATE TABLE IF NOT EXISTS rows (
     updated_at      TEXT NOT NULL,
     processed_at    TEXT NOT NULL DEFAULT '',
     cells_json      TEXT NOT NULL DEFAULT '[]',
-    file_id         INTEGER REFERENCES files(id)
+    file_id         INTEGER REFERENCES files(id),
+    fingerprint_json TEXT NOT NULL DEFAULT '{}',
+    decides         INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS rows_by_key ON rows(key, id);
 CREATE INDEX IF NOT EXISTS rows_open ON rows(state, status);
@@ -80,6 +83,8 @@ CREATE INDEX IF NOT EXISTS calls_by_row ON calls(row_id, id);
 _ADDED_COLUMNS = (
     ("cells_json", "TEXT NOT NULL DEFAULT '[]'"),
     ("file_id", "INTEGER REFERENCES files(id)"),
+    ("fingerprint_json", "TEXT NOT NULL DEFAULT '{}'"),
+    ("decides", "INTEGER NOT NULL DEFAULT 1"),
 )
 _FILE_INDEX = "CREATE INDEX IF NOT EXISTS rows_by_file ON rows(file_id)"
 
@@ -114,6 +119,10 @@ def _migrate(conn: sqlite3.Connection, lock: threading.RLock) -> None:
 
     Schema 1 -> 2: ``rows`` gains ``cells_json`` and ``file_id`` (records written before
     have none: their deferred rows are reported with the canonical columns).
+    Schema 2 -> 3: ``rows`` gains ``fingerprint_json`` (the request's identity, see
+    ``journal_identity``; records written before have none and are compared with
+    nothing) and ``decides`` (0 for a record that must not decide its key's fate: a
+    rejected row whose key belongs to another request; every older record decides).
     """
     with Transaction(conn, lock):
         present = {r[1] for r in conn.execute("PRAGMA table_info(rows)")}

@@ -6,7 +6,10 @@
 - Surrounding spaces (non-breaking ones included) are trimmed.
 - Leading zeros that Excel drops from numbers are restored, with a warning, for the
   fields listed in ``ZERO_PADDED`` (14-digit PCE, 5-digit postal code, 10-digit
-  phones, 2-digit codes), and only when the missing count is plausible.
+  phones, 2-digit codes), and only when the missing count is plausible. In text (CSV,
+  XLSX text cell) only where the format proves the lost zero (a 4-digit postal code,
+  a 9-digit phone, a 1-digit code); never for a PCE (``NUMBER_ONLY_ZEROS``): a short
+  PCE typed as text may as well miss any other digit, the validator refuses it.
 - An identifier Excel already rounded (scientific notation, more than 15 digits) is
   an error: the digits are gone and cannot be restored.
 """
@@ -34,6 +37,8 @@ ZERO_PADDED: Mapping[str, tuple[int, int]] = {
     "CodeMotifIntervention": (2, 1),
     "TypeIndexConteste": (2, 1),
 }
+# Zeros restored only from a number cell (see the module docstring).
+NUMBER_ONLY_ZEROS: frozenset[str] = frozenset({"NumeroPCE"})
 DATE_FIELDS: frozenset[str] = frozenset({"DateRdv", "DateIndexConteste", "DateIndexClient"})
 # Identifiers whose digits matter one by one: a rounded number there is lost data.
 IDENTIFIER_FIELDS: frozenset[str] = frozenset(
@@ -149,17 +154,15 @@ def _rounded_finding(field: str, header: str, text: str, line: int) -> Finding:
 def _zeros_finding(
     field: str, header: str, text: str, padded: str, raw: RawCell, line: int
 ) -> Finding:
-    how = "sans ses zéros" if isinstance(raw, str) else "enregistrée comme un nombre"
-    return Finding(
-        ReadRule.ZEROS_RESTAURES,
-        Severity.WARNING,
-        field,
-        text,
-        f"Ligne {line}, colonne « {header} » : valeur {how} ({text}), "
-        f"zéro(s) de tête restauré(s) : {padded}. Vérifiez la valeur ; pour l'éviter, "
-        "mettez la colonne au format Texte",
-        line,
-    )
+    if isinstance(raw, str):
+        how = f"{len(text)} chiffre(s) au lieu de {len(padded)} ({text})"
+        avoid = "n'ouvrez pas le CSV dans Excel avant de le déposer, ou importez-le "
+        avoid += "avec la colonne au format Texte"
+    else:
+        how, avoid = f"enregistrée comme un nombre ({text})", "mettez la colonne au format Texte"
+    message = f"Ligne {line}, colonne « {header} » : valeur {how}, zéro(s) de tête "
+    message += f"restauré(s) : {padded}. Vérifiez la valeur ; pour l'éviter, {avoid}"
+    return Finding(ReadRule.ZEROS_RESTAURES, Severity.WARNING, field, text, message, line)
 
 
 _NUMBER_START = frozenset("0123456789+-")
@@ -283,13 +286,16 @@ class RowBuilder:
                         findings[r].append(_rounded_finding(field, header, value, lines[r]))
         for field, k, index, header, full, fewest, restorable in self._zeros:
             column = values[k]
-            if restorable.isdisjoint(map(len, column)):
-                continue  # every value empty, at full width, or too short to restore
+            number_only = field in NUMBER_ONLY_ZEROS
+            if restorable.isdisjoint(map(len, column)) or (number_only and text_only):
+                continue  # every value empty, at full width, too short, or text
             padded_column = list(column)
             for r, value in enumerate(column):
                 if fewest <= len(value) < full and value.isdigit() and value.isascii():
                     padded = value.zfill(full)
                     raw_value = _raw_cell(raws[r], index, value)
+                    if number_only and isinstance(raw_value, str):
+                        continue
                     findings[r].append(
                         _zeros_finding(field, header, value, padded, raw_value, lines[r])
                     )

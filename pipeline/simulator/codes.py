@@ -19,6 +19,7 @@ TERMINE = "T"
 # ----- CodeRetour (Annexe A) -----
 DMD_OK_DP = "DmdOkDP"
 DMD_OK_DD = "DmdOkDD"
+DMD_OK = "DmdOk"
 MESSAGE = "Message"
 DATE_PLAGE_H = "DatePlageH"
 LISTE_DP = "ListeDP"
@@ -33,6 +34,11 @@ MSG_DATE_DEMANDEE = (
 MSG_DATE_DEMANDEE_CODE = (
     "Le rendez-vous a été enregistré à la date demandée, un technicien rappellera le client "
     "pour confirmer le rendez-vous : "
+)
+MSG_PRISE_EN_COMPTE = "Votre demande a été prise en compte"
+MSG_POURSUIVRE_CODE = (
+    "Le rendez-vous a été enregistré à la date demandée, pour poursuivre analyser le message "
+    "lié au code suivant : "
 )
 MSG_RECEVABLE = "Demande recevable"
 MSG_DATE_PLAGE_DISPONIBLE = (
@@ -92,6 +98,7 @@ ERREUR_PCE_NON_TITULAIRE = "PCE_NON_TITULAIRE"
 ERREUR_DEPARTEMENT = "DEPARTEMENT"
 ERREUR_DEMANDE_INCONNUE = "DEMANDE_INCONNUE"
 ERREUR_ETAT_DEMANDE = "ETAT_DEMANDE"
+ERREUR_INCIDENT = "INCIDENT_TECHNIQUE"
 
 CODES_ERREUR: dict[str, str] = {
     ERREUR_PCE_INCONNU: "Le PCE n'existe pas dans le référentiel des PCE.",
@@ -101,6 +108,11 @@ CODES_ERREUR: dict[str, str] = {
         "seulement : le message de l'Annexe A ne porte pas de code)."
     ),
     ERREUR_DEMANDE_INCONNUE: "Aucune demande ne porte ce NumeroDemande.",
+    ERREUR_INCIDENT: (
+        "CreerDemandeDIT interrompue par un incident d'OMEGA après l'enregistrement de la "
+        "demande (réponse forcée par la colonne Reponse du fichier des PCE) : la demande "
+        "figure dans le suivi."
+    ),
     ERREUR_ETAT_DEMANDE: (
         "La demande n'est plus « en attente de RDV » (rendez-vous déjà programmé, demande "
         "enregistrée à date demandée ou abandonnée) : l'opération n'est plus possible."

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from pipeline.referential import Category, Referential
+from pipeline.simulator import codes
 from pipeline.simulator.agenda import SlotAgenda
-from pipeline.simulator.answers import Answer, ko
+from pipeline.simulator.answers import Answer, ko, reply
 from pipeline.simulator.checks import check_demande, parse_date, presence_client, text
-from pipeline.simulator.demands import DemandRecords, Etat
+from pipeline.simulator.demands import Demand, DemandRecords, Etat
 from pipeline.simulator.dialogue import AppointmentDialogue
 from pipeline.simulator.pce import Pce
 from pipeline.simulator.receivability import Receivability
@@ -74,8 +75,24 @@ class DemandCreation:
             presence=presence_client(code, motif),
             date_demandee=day,
         )
+        if pce.reponse:
+            return self._forced(pce.reponse, demand, version)
         if category is Category.JJ_JM_MM:
             return self.dialogue.finish_dd(demand, version, "CreerDemandeDIT")
         plage = text(demande, "RdvDemande", "Plage")
         demand.plage_demandee = plage
         return self.dialogue.propose(demand, day, plage, version)
+
+    def _forced(self, reponse: str, demand: Demand, version: str) -> Answer:
+        """The answer the PCE file's Reponse column asks for (the demand is recorded, at
+        its requested date, before answering, as OMEGA does)."""
+        demand.etat = Etat.EN_COURS
+        objets = self.dialogue.objets
+        if reponse == "dialogue-interrompu":
+            return ko(codes.with_code(codes.MSG_DIALOGUE_INTERROMPU, codes.ERREUR_INCIDENT))
+        if reponse == "relance":
+            objet = objets.objet(demand, version)
+            return reply(codes.TERMINE, codes.DMD_OK, [codes.MSG_PRISE_EN_COMPTE], objet)
+        message = codes.MSG_POURSUIVRE_CODE + reponse.removeprefix("message:")
+        objet = objets.objet(demand, version, demandee=demand.date_demandee)
+        return reply(codes.POURSUIVRE, codes.MESSAGE, [message], objet)

@@ -2,7 +2,12 @@
 
 Required columns ``NumeroPCE;CodePostal;FrequenceReleve;Telereleve;NumeroCAD``;
 optional ``RdvElec`` (0 to 3 electricity appointments already taken in the same
-premises, empty = 0) and ``Commentaire`` (free text for people, ignored).
+premises, empty = 0), ``Departement`` (the PCE's department when its postal code's
+range is not enough: two digits, 2A, 2B or a three-digit overseas one; empty = from
+the postal code), ``Reponse`` (the answer CreerDemandeDIT gives for this PCE, for tests
+and QA: empty = the normal dialogue, ``dialogue-interrompu``, ``relance`` or
+``message:<codeMessageOMEGA>``, see :data:`RESPONSES`) and ``Commentaire`` (free text
+for people, ignored).
 Any other column is refused so that a typo in a header cannot go unnoticed.
 Every problem is reported in French with the file, the line, the field and the value.
 """
@@ -24,13 +29,22 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "Telereleve",
     "NumeroCAD",
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("RdvElec", "Commentaire")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("RdvElec", "Departement", "Reponse", "Commentaire")
+# Reponse column: the Annexe A answer CreerDemandeDIT gives for the PCE (the demand is
+# recorded in every case, as OMEGA records it before answering).
+RESPONSES: dict[str, str] = {
+    "dialogue-interrompu": "A / DmdKo « Dialogue interrompu suite à un problème technique… »",
+    "relance": "T / DmdOk « Votre demande a été prise en compte » (opération de relance)",
+    "message:": "P / Message « …analyser le message lié au code suivant : » + le code donné",
+}
 FREQUENCES: tuple[str, ...] = ("6M", "1M", "JJ", "JM", "MM")
 MAX_RDV_ELEC = 3
 MAX_REPORTED_ERRORS = 20
 
 _PCE_RE = re.compile(r"(?:[0-9]{14}|GI[0-9]{6})")
 _POSTAL_RE = re.compile(r"[0-9]{5}")
+_DEPARTEMENT_RE = re.compile(r"(?:[0-9]{2,3}|2A|2B)")
+_MESSAGE_CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 class PceFileError(ConfigError):
@@ -54,20 +68,23 @@ class Pce:
     telereleve: bool
     numero_cad: str
     rdv_elec: int = 0
+    departement_declare: str = ""  # the Departement column, when the file states it
+    reponse: str = ""  # the Reponse column: the forced CreerDemandeDIT answer
 
     @property
     def departement(self) -> str:
-        return departement(self.code_postal)
+        return self.departement_declare or departement(self.code_postal)
 
 
 def departement(code_postal: str) -> str:
-    """The department a postal code belongs to: its first two characters.
-
-    Corsican postal codes start with 20; should a department code 2A/2B be given,
-    it is read as 20 as well.
-    """
-    dep = code_postal.strip()[:2].upper()
-    return "20" if dep in ("2A", "2B") else dep
+    """The department a postal code belongs to: its first two characters, except in
+    Corsica, whose postal codes all start with 20: 200xx and 201xx are Corse-du-Sud
+    (2A), 202xx to 206xx Haute-Corse (2B). A code written 2A…/2B… is read as such."""
+    code = code_postal.strip().upper()
+    dep = code[:2]
+    if dep == "20" and code[2:3].isdigit():
+        return "2A" if code[2] in "01" else "2B" if code[2] in "23456" else "20"
+    return dep
 
 
 def load_pce_file(path: Path) -> dict[str, Pce]:
@@ -168,6 +185,26 @@ def _parse_row(values: dict[str, str], line_no: int, source: str, errors: list[s
             rdv_elec = int(rdv_text)
         else:
             fault("RdvElec", f"invalide (nombre entier de 0 à {MAX_RDV_ELEC} attendu)")
+    declared = values.get("Departement", "").upper()
+    if declared and not _DEPARTEMENT_RE.fullmatch(declared):
+        fault("Departement", "invalide (2 chiffres, 2A, 2B ou 3 chiffres attendus, ou vide)")
+    reponse = values.get("Reponse", "")
+    code = reponse.removeprefix("message:")
+    if (
+        reponse
+        and reponse not in RESPONSES
+        and not (reponse.startswith("message:") and _MESSAGE_CODE_RE.fullmatch(code))
+    ):
+        fault("Reponse", "inconnue (attendu : vide, dialogue-interrompu, relance ou message:CODE)")
     if len(errors) > before:
         return None
-    return Pce(numero, code_postal, frequence, telereleve == "1", numero_cad, rdv_elec)
+    return Pce(
+        numero,
+        code_postal,
+        frequence,
+        telereleve == "1",
+        numero_cad,
+        rdv_elec,
+        departement_declare=declared,
+        reponse=reponse,
+    )

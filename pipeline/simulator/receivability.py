@@ -91,7 +91,11 @@ class Receivability:
                 codes.ERREUR_PCE_INCONNU,
                 codes.with_code(codes.MSG_PCE_INCONNU, codes.ERREUR_PCE_INCONNU),
             )
-        if code_postal and departement(code_postal) != pce.departement:
+        if (
+            code_postal
+            and code_postal != pce.code_postal  # the PCE's own postal code always agrees
+            and departement(code_postal) != pce.departement
+        ):
             return Etat.NON_VALIDEE, codes.ERREUR_DEPARTEMENT, codes.MSG_DEPARTEMENT
         if pce.numero_cad != text(request, "NumeroCAD"):
             return (

@@ -31,15 +31,19 @@ def check_pce(pce: str, line: int, out: list[Finding]) -> None:
         or (len(pce) == 8 and pce.startswith("GI") and pce[2:].isdigit())
     ):
         return
-    out.append(
-        finding(
-            "PCE_FORMAT",
-            "NumeroPCE",
-            pce,
-            f"NumeroPCE « {pce} » invalide : 14 chiffres, ou « GI » suivi de 6 chiffres, attendus.",
-            line,
+    message = f"NumeroPCE « {pce} » invalide : 14 chiffres, ou « GI » suivi de 6 chiffres, "
+    message += "attendus."
+    if pce.isascii() and pce.isdigit() and len(pce) < 14:
+        missing = 14 - len(pce)
+        message = (
+            f"NumeroPCE « {pce} » : {len(pce)} chiffres, il en manque {missing} (14 attendus). "
+            "Il n'est pas complété automatiquement : un zéro de tête perdu ou un chiffre "
+            "oublié ne se distinguent pas. Recopiez le numéro exact (facture, contrat) ; "
+            "pour qu'Excel garde les zéros de tête, mettez la colonne au format Texte avant "
+            "de saisir ou de coller, et n'ouvrez pas un CSV dans Excel avant de le déposer "
+            "(ou importez-le avec la colonne NumeroPCE au format Texte)."
         )
-    )
+    out.append(finding("PCE_FORMAT", "NumeroPCE", pce, message, line))
 
 
 def check_postal(postal: str, line: int, out: list[Finding]) -> None:

@@ -135,6 +135,21 @@ RULE_INFO: Mapping[str, RuleInfo] = {
             "Espaces, points et tirets du téléphone retirés avant envoi (version V8 et plus).",
         ),
         RuleInfo(
+            "CARACTERE_INTERDIT",
+            _E,
+            "(tout champ)",
+            "Caractère de contrôle ou invisible qui ne peut pas être envoyé (ou saut de ligne "
+            "hors des champs de texte libre).",
+        ),
+        RuleInfo(
+            "CARACTERE_RETIRE",
+            _W,
+            "NomContact, ComplementAdresse, PrecisionIntervention, CommentaireFournisseur, "
+            "Commentaire",
+            "Sauts de ligne et tabulations remplacés par une espace, caractères invisibles "
+            "retirés avant envoi.",
+        ),
+        RuleInfo(
             "LONGUEUR", _E, "(tout champ)", "La valeur dépasse la longueur permise par OMEGA."
         ),
         RuleInfo(
@@ -154,6 +169,20 @@ RULE_INFO: Mapping[str, RuleInfo] = {
             _E,
             "ReferenceDemande",
             "Une référence de demande déjà utilisée plus haut dans le fichier.",
+        ),
+        RuleInfo(
+            "REFERENCE_DEJA_UTILISEE",
+            _E,
+            "ReferenceDemande",
+            "À l'envoi : la référence désigne déjà une autre demande (autre PCE, code ou "
+            "motif) ; rien n'est envoyé.",
+        ),
+        RuleInfo(
+            "MODIFICATIONS_NON_ENVOYEES",
+            _W,
+            "(champs modifiés)",
+            "À l'envoi : demande déjà envoyée sous cette référence ; les champs modifiés "
+            "depuis ne sont pas renvoyés (modifier la demande sur le portail).",
         ),
         RuleInfo(
             "LIGNE_EXEMPLE",

@@ -6,8 +6,9 @@ signatures), so use one instance per input file and feed the rows in order. It d
 not touch ``row.findings``: the caller appends what it gets.
 
 ``FileValidator.cleaned_values(row)`` gives the values to send: the contact phone
-without spaces, dots and dashes (NumeroVersion >= V8) and no PlageRdv for a JJ/JM/MM
-code (taken at the requested date). Everything else is sent as read.
+without spaces, dots and dashes (NumeroVersion >= V8), no PlageRdv for a JJ/JM/MM
+code (taken at the requested date), and the free-text fields without line breaks, tabs
+or invisible format characters (``text_rules``). Everything else is sent as read.
 
 Every code-dependent rule asks the referential (Annexe B/C, slots): no code lists here.
 Rule codes are stable; ``RULES`` maps each to its French description and
@@ -18,8 +19,8 @@ Rule codes are stable; ``RULES`` maps each to its French description and
 rule families, one module each: ``identity_rules`` (PCE, postal code, example row,
 duplicates across rows), ``code_rules`` (code, motif, precision, express),
 ``index_rules``, ``appointment_rules`` (DateRdv, PlageRdv, with the date parser of
-``dates``), ``contact_rules`` (phone) and ``length_rules`` (lengths, voucher, supplier
-comment).
+``dates``), ``contact_rules`` (phone), ``text_rules`` (control and invisible
+characters) and ``length_rules`` (lengths, voucher, supplier comment).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from pipeline.validate.identity_rules import (
 )
 from pipeline.validate.index_rules import INDEX_FIELDS, IndexChecker
 from pipeline.validate.length_rules import LengthChecker, check_supplier_comment
+from pipeline.validate.text_rules import check_characters, cleaned_free_text, is_plain
 
 # check() reads a row's values as one tuple in CANONICAL_FIELDS order, then picks
 # fields by position (no hashing): the fields it unpacks, and the index fields.
@@ -156,6 +158,8 @@ class FileValidator:
             self._appointments.check_slot(known, plage, line, out)
         if phone and not (phone.isdigit() and phone.isascii()):
             phone = check_phone(phone, self._digits_only_phone, line, out)
+        if not is_plain(every):
+            check_characters(values, line, out)
         getter, limits = self._plain_limits
         if any(map(gt, map(len, getter(every)), limits)):
             self._length_checker.check(values, phone, line, out)
@@ -179,6 +183,7 @@ class FileValidator:
         rules = self._codes.get(values.get("CodeLibelleIntervention", ""))
         if rules is not None and not rules.requires_slot:
             values["PlageRdv"] = ""
+        cleaned_free_text(values)
         return values
 
 
