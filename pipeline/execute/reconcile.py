@@ -147,7 +147,12 @@ class _Reconciler:
             )
             return
         demand = found[0]
-        if demand.state is DemandState.ATTENTE_RDV:
+        waits = demand.state is DemandState.ATTENTE_RDV
+        if "Etat" not in export.columns and record.values.get("PlageRdv"):
+            # No state exported: a 6M/1M demand may wait for its appointment; resuming the
+            # dialogue by NumeroDemande asks OMEGA (an error answer ends the row A_VERIFIER).
+            waits = True
+        if waits:
             slots = Slots(
                 date=record.values.get("DateRdv", ""),
                 plage=record.values.get("PlageRdv", ""),
@@ -284,6 +289,13 @@ def state_outcome(
             Status.REFUS_OMEGA,
             detail=f"{seen} : refusée par OMEGA ; vérifier la demande sur le portail, "
             "corriger et redéposer.",
+        )
+    if demand.state is DemandState.INCONNU and "Etat" not in export.columns:
+        return RowOutcome(
+            Status.PRISE_EN_COMPTE,
+            numero_demande=numero,
+            detail=f"Retrouvée dans le suivi des demandes ({_export_text(export)}) : demande "
+            f"n° {numero} (état non exporté).",
         )
     if demand.state is DemandState.ABANDONNEE:
         what = "abandonnée dans OMEGA : la redéposer seulement si l'intervention est voulue"

@@ -225,7 +225,7 @@ def _demand(
         )
     state_text = cell("Etat")
     state = _STATES.get(normalise(state_text), DemandState.INCONNU)
-    if state is DemandState.INCONNU:
+    if state is DemandState.INCONNU and "Etat" in columns:
         known = ", ".join(f"« {s.value} »" for s in DemandState if s is not DemandState.INCONNU)
         findings.append(
             _row_finding(
