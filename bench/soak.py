@@ -33,9 +33,9 @@ import argparse
 import csv
 import datetime as dt
 import json
-import shutil
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
