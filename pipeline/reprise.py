@@ -187,7 +187,9 @@ class Reprise:
                     cells = tuple(job.values.get(c, "") for c in CANONICAL_FIELDS)
                 results.append((RequestRow(job.line, cells, job.values), outcomes[job.key]))
             info = self.run_info(f"{source} (reprise)", group[0].file_sha256, started)
-            summary = FileSummary(f"{source} (reprise des lignes reportées)", len(results))
+            summary = FileSummary(
+                f"{source} (reprise des lignes des passages précédents)", len(results)
+            )
             summary.count([o for _, o in results])
             paths = write_reports(
                 self.settings.paths.output_dir,

@@ -108,7 +108,7 @@ class _Reconciler:
 
     # ----- an unanswered creation ---------------------------------------------------------
     def _creation(self, record: JournalRecord) -> None:
-        needed = self._attempt_end(record, "CreerDemandeDIT") + self.margin
+        needed = _whole_second(self._attempt_end(record, "CreerDemandeDIT") + self.margin)
         export = self._export_after(needed)
         if export is None:
             self._wait(record, needed)
@@ -175,7 +175,7 @@ class _Reconciler:
 
     # ----- an unconfirmed appointment ------------------------------------------------------
     def _appointment(self, record: JournalRecord) -> None:
-        needed = self._attempt_end(record, "") + self.margin
+        needed = _whole_second(self._attempt_end(record, "") + self.margin)
         export = self._export_after(needed)
         if export is None:
             return  # resumed automatically (dialogue_slots) or left to the team
@@ -230,6 +230,13 @@ class _Reconciler:
         return CallEntry(
             OPERATION, now, now, "answer", messages=(f"{export.name} : {what}",), attempts=0
         )
+
+
+def _whole_second(moment: datetime) -> datetime:
+    """Rounded up to the second: export names carry seconds at most."""
+    if moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment
 
 
 def _matches(record: JournalRecord, export: TrackingExport) -> list[TrackedDemand] | None:
