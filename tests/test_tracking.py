@@ -304,3 +304,36 @@ def test_simulator_download_is_the_tracking_in_the_export_format(tmp_path: Path)
         (demand,) = [d for d in export.demands if d.reference == "DL-1"]
         assert demand.state is DemandState.EN_COURS and demand.date_demandee == "2026-12-10"
         assert demand.numero_demande.startswith("DIT")
+
+
+def test_bad_exports_are_explained_and_kept(tmp_path: Path) -> None:
+    """An export without its time in the name is rejected to input/suivi/rejetes/ with a
+    French message in the summary; one with a bad row is archived and its findings are
+    in a workbook (file, row, field, value). Nothing the user gave is deleted."""
+    settings = load_settings(environ={})
+    with start_simulator(settings, today=TODAY, seed=7) as sim:
+        config = _project(tmp_path, sim)
+        folder = config.parent / "input" / "suivi"
+        folder.mkdir(parents=True)
+        undated = folder / "suivi.csv"
+        undated.write_text("NumeroDemande;ReferenceDemande\nDIT1;R-1\n", encoding="utf-8")
+        bad_row = folder / "suivi_20261201-0500.csv"
+        bad_row.write_text(
+            "NumeroDemande;ReferenceDemande;Etat\n;R-2;RDV programmé\n", encoding="utf-8"
+        )
+        proc = run_batch(config)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "ne dit pas quand l'export a été extrait" in proc.stdout
+        assert (
+            folder / "rejetes" / "suivi.csv"
+        ).read_bytes() == b"NumeroDemande;ReferenceDemande\nDIT1;R-1\n"
+        assert list((config.parent / "archive").rglob(bad_row.name))
+        [book] = sorted(
+            (config.parent / "output").glob("suivi_20261201-0500_suivi_resultats_*.xlsx")
+        )
+        _, findings = read_sheet(book, "Anomalies")
+        text = " ".join(str(v) for f in findings for v in f.values())
+        assert (
+            "SUIVI_NUMERO_VIDE" in text and "suivi_20261201-0500.csv" in text and "ligne 2" in text
+        )
