@@ -141,6 +141,8 @@ def settings_from_mapping(
     omega = _section(OmegaSettings, omega_raw, "omega")
     execution = _section(ExecutionSettings, raw.get("execution", {}), "execution")
     paths = _section(PathSettings, raw.get("paths", {}), "paths", base_dir)
+    if "tracking_dir" not in raw.get("paths", {}):  # the tracking exports follow input/
+        paths = replace(paths, tracking_dir=paths.input_dir / "suivi")
     input_settings = _section(InputSettings, raw.get("input", {}), "input")
     sim_raw = dict(raw.get("simulator", {}))
     suppliers_raw = sim_raw.pop("suppliers", [])
