@@ -80,10 +80,6 @@ class TrackingSummary:
     needed_from: datetime | None = None
     unmatchable: int = 0  # rows no export can settle (no reference, no PCE column)
 
-    @property
-    def to_check(self) -> int:
-        return self.waiting + self.settled[Status.A_VERIFIER]
-
 
 class Reprise:
     """The rows of earlier runs, for one BatchRun (its executor must be set)."""

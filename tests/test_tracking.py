@@ -87,12 +87,13 @@ def test_xlsx_export_and_unusable_exports(tmp_path: Path) -> None:
     book = openpyxl.Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.append(["NumeroDemande", "ReferenceDemande", "Etat"])
-    sheet.append(["DIT7", "R-7", "Demande abandonnée"])
+    sheet.append(["NumeroDemande", "ReferenceDemande", "Etat", "NumeroPCE"])
+    sheet.append(["DIT7", "R-7", "Demande abandonnée", 1234567890123])
     xlsx = tmp_path / "suivi_20261201-101500.xlsx"
     book.save(xlsx)
     export = open_tracking(xlsx, max_bytes=MB)
     assert export.usable and [d.state for d in export.demands] == [DemandState.ABANDONNEE]
+    assert export.demands[0].numero_pce == "01234567890123"  # the zero Excel dropped
 
     undated = tmp_path / "suivi.csv"
     undated.write_text("NumeroDemande;ReferenceDemande\nDIT1;R-1\n", encoding="utf-8")

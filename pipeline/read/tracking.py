@@ -255,12 +255,15 @@ def _demand(
             )
             value = ""
         dates[name] = value
+    pce = cell("NumeroPCE")
+    if pce.isdigit() and 12 <= len(pce) < 14:  # zeros lost to a number cell (as cells.py)
+        pce = pce.zfill(14)
     return TrackedDemand(
         numero_demande=numero,
         reference=reference,
         state=state,
         state_text=state_text,
-        numero_pce=cell("NumeroPCE"),
+        numero_pce=pce,
         code=cell("CodeLibelleIntervention"),
         motif=cell("CodeMotifIntervention"),
         date_demandee=dates["DateDemandee"],
