@@ -266,7 +266,10 @@ RETRY_UNKNOWN_NOTICE = (
 def print_tracking(t: TrackingSummary, out: TextIO) -> None:
     """The demand tracking's part of the summary (nothing when there was nothing to do)."""
     settled = sum(t.settled.values())
-    if not (t.exports or settled or t.resent or t.resumed or t.waiting or t.unmatchable):
+    if (
+        not (t.exports or settled or t.resent or t.resumed or t.waiting or t.unmatchable)
+        and not t.left_for_later
+    ):
         return
     print(f"\n• Suivi des demandes ({t.folder}) :", file=out)
     for name, moved, book in t.exports:
@@ -276,6 +279,8 @@ def print_tracking(t: TrackingSummary, out: TextIO) -> None:
             print(f"  Anomalies de l'export : {book}", file=out)
     for message in t.findings:
         print(f"  {message}", file=out)
+    for name, reason in t.left_for_later:
+        print(f"  Export {name} : laissé pour le prochain passage ({reason})", file=out)
     if settled:
         counts = ", ".join(f"{s.value} {n}" for s, n in sorted(t.settled.items()) if n)
         print(f"  {settled} ligne(s) réglée(s) d'après le suivi — {counts}", file=out)

@@ -73,6 +73,7 @@ class TrackingSummary:
     exports: list[tuple[str, Path | None, Path | None]] = field(default_factory=list)
     # (export name, where it was moved, its findings workbook)
     findings: list[str] = field(default_factory=list)  # file-level messages, in French
+    left_for_later: list[tuple[str, str]] = field(default_factory=list)  # (name, why)
     settled: Counter[Status] = field(default_factory=Counter)
     resent: int = 0
     resumed: int = 0
@@ -111,6 +112,7 @@ class Reprise:
             clock=self.clock,
         )
         self.reconciliation = result
+        summary.left_for_later = [(c.path.name, c.skip_reason) for c in candidates if not c.ready]
         for path, export in exports:
             summary.exports.append((export.name, *self._file_away(path, export)))
             summary.findings.extend(f.message for f in export.findings if f.line is None)
