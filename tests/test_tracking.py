@@ -338,3 +338,20 @@ def test_bad_exports_are_explained_and_kept(tmp_path: Path) -> None:
         assert (
             "SUIVI_NUMERO_VIDE" in text and "suivi_20261201-0500.csv" in text and "ligne 2" in text
         )
+
+
+def test_retry_unknown_no_longer_resends_and_says_so(tmp_path: Path) -> None:
+    """--retry-unknown is accepted (existing scripts) but only prints a notice: an
+    unanswered creation stays A_VERIFIER until the tracking proves it absent."""
+    jj = fixture_pce("JJ", "1")[0]
+    settings = load_settings(environ={})
+    with start_simulator(settings, today=TODAY, seed=7) as sim:
+        config = _project(tmp_path, sim)
+        sim.faults.force("CreerDemandeDIT", FaultKind.RESET_AFTER)
+        _write_requests(config, "ru.csv", [[jj, "RU-1", "206", "", "2026-12-10", "", "", ""]])
+        assert run_batch(config).returncode == 5
+        again = run_batch(config, "--retry-unknown")
+        assert again.returncode == 5, again.stdout + again.stderr
+        assert "--retry-unknown n'a plus d'effet" in again.stderr
+        assert _by_reference(sim)["RU-1"] == 1
+        assert _final_statuses(config)["RU-1"] == "A_VERIFIER"
