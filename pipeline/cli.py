@@ -28,6 +28,7 @@ from pipeline.logs import configure_logging
 from pipeline.progress import Progress
 from pipeline.records import Status
 from pipeline.referential import ReferentialError, load_referential
+from pipeline.reprise import TrackingSummary
 from pipeline.run import BatchRun, RunSummary
 
 log = structlog.get_logger("dit_batch.cli")
@@ -106,8 +107,10 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--retry-unknown",
         action="store_true",
-        help="renvoie les demandes restées sans réponse (A_VERIFIER) : à n'utiliser "
-        "qu'après avoir vérifié dans le suivi OMEGA qu'elles n'existent pas",
+        help="sans effet (conservée pour les scripts existants) : chaque passage rapproche "
+        "désormais les lignes A_VERIFIER de l'export du suivi des demandes déposé dans "
+        "input/suivi/ et ne renvoie que celles que le suivi prouve absentes ; aucun "
+        "renvoi à l'aveugle n'est possible",
     )
     p.add_argument("-v", "--verbose", action="count", default=0, help="plus de détails")
     p.add_argument("-q", "--quiet", action="count", default=0, help="moins de détails")
@@ -133,6 +136,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     args = _run_parser().parse_args(args_list)
     if args.limit is not None and args.limit < 0:
         _run_parser().error("--limit doit être positif ou nul")
+    if args.retry_unknown:
+        print(RETRY_UNKNOWN_NOTICE, file=sys.stderr)
     try:
         settings = _settings(args)
     except ConfigError as exc:
@@ -165,7 +170,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         raise ConfigError(f"[paths] referential_dir : {exc}") from exc
     paths = settings.paths
     if args.input_dir is not None:
-        paths = replace(paths, input_dir=args.input_dir.resolve())
+        tracking = paths.tracking_dir
+        if tracking == paths.input_dir / "suivi":  # the default place follows input/
+            tracking = args.input_dir.resolve() / "suivi"
+        paths = replace(paths, input_dir=args.input_dir.resolve(), tracking_dir=tracking)
     if args.output_dir is not None:
         paths = replace(paths, output_dir=args.output_dir.resolve())
     return replace(settings, paths=paths)
@@ -190,7 +198,6 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
             settings,
             dry_run=args.dry_run,
             limit=args.limit,
-            retry_unknown=args.retry_unknown,
             progress=progress,
         ).execute()
     except JournalError as exc:
@@ -222,7 +229,7 @@ def exit_code(summary: RunSummary) -> ExitCode:
     """The most urgent condition wins: unexpected > to check > technical errors > deferred."""
     if summary.unexpected_errors:
         return ExitCode.UNEXPECTED
-    if summary.total(Status.A_VERIFIER):
+    if summary.to_check:
         return ExitCode.TO_CHECK
     if summary.total(Status.ERREUR_TECHNIQUE):
         return ExitCode.TECHNICAL_ERRORS
@@ -253,10 +260,64 @@ def print_summary(summary: RunSummary, out: TextIO, log_file: Path, code: ExitCo
             print(f"  Fichier déplacé vers : {f.moved_to}", file=out)
         for note in f.notes:
             print(f"  {note}", file=out)
+    if summary.tracking is not None:
+        print_tracking(summary.tracking, out)
     for name, reason in summary.left_for_later:
         print(f"\n• {name} : laissé pour le prochain passage ({reason})", file=out)
     print(f"\nJournal d'exécution : {log_file}", file=out)
     print(f"Code de sortie : {int(code)} — {_EXIT_TEXT[code]}", file=out)
+
+
+RETRY_UNKNOWN_NOTICE = (
+    "Attention : --retry-unknown n'a plus d'effet. Chaque passage rapproche les lignes "
+    "A_VERIFIER de l'export du suivi des demandes OMEGA déposé dans input/suivi/ : "
+    "seules les demandes que le suivi prouve absentes sont renvoyées, jamais à l'aveugle."
+)
+
+
+def print_tracking(t: TrackingSummary, out: TextIO) -> None:
+    """The demand tracking's part of the summary (nothing when there was nothing to do)."""
+    settled = sum(t.settled.values())
+    if (
+        not (t.exports or settled or t.resent or t.resumed or t.waiting or t.unmatchable)
+        and not t.left_for_later
+    ):
+        return
+    print(f"\n• Suivi des demandes ({t.folder}) :", file=out)
+    for name, moved, book in t.exports:
+        where = f" → {moved}" if moved is not None else ""
+        print(f"  Export {name}{where}", file=out)
+        if book is not None:
+            print(f"  Anomalies de l'export : {book}", file=out)
+    for message in t.findings:
+        print(f"  {message}", file=out)
+    for name, reason in t.left_for_later:
+        print(f"  Export {name} : laissé pour le prochain passage ({reason})", file=out)
+    if settled:
+        counts = ", ".join(f"{s.value} {n}" for s, n in sorted(t.settled.items()) if n)
+        print(f"  {settled} ligne(s) réglée(s) d'après le suivi — {counts}", file=out)
+    if t.resent:
+        print(f"  {t.resent} ligne(s) absente(s) du suivi : envoyée(s) à nouveau", file=out)
+    if t.resumed:
+        print(
+            f"  {t.resumed} demande(s) en attente de RDV : prise de rendez-vous reprise",
+            file=out,
+        )
+    if t.waiting and t.needed_from is not None:
+        print(
+            f"  {t.waiting} ligne(s) A_VERIFIER attendent un export du suivi : déposez dans "
+            f"{t.folder} un export complet du suivi des demandes OMEGA extrait après le "
+            f"{t.needed_from:%d/%m/%Y à %H:%M:%S}, avec la date et l'heure de l'extraction "
+            "dans le nom du fichier (par exemple "
+            f"suivi_demandes_{t.needed_from:%Y%m%d-%H%M%S}.csv)",
+            file=out,
+        )
+    if t.unmatchable:
+        print(
+            f"  {t.unmatchable} ligne(s) A_VERIFIER sans ReferenceDemande : l'export doit "
+            "avoir les colonnes NumeroPCE et code d'intervention pour les retrouver",
+            file=out,
+        )
 
 
 _EXIT_TEXT = {

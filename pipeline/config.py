@@ -67,6 +67,8 @@ class ExecutionSettings:
     breaker_threshold: int = 5
     slot_policy: str = "premier-creneau"
     max_slot_tries: int = 3
+    max_resume_runs: int = 3  # runs that may resume a lost appointment step, per row
+    tracking_margin_s: float = 300.0  # an export settles an attempt this long after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,7 @@ class PathSettings:
     output_dir: Path = PROJECT_ROOT / "output"
     archive_dir: Path = PROJECT_ROOT / "archive"
     journal: Path = PROJECT_ROOT / "var" / "journal.sqlite3"
+    tracking_dir: Path = PROJECT_ROOT / "input" / "suivi"
     referential_dir: Path = PROJECT_ROOT / "config" / "referential"
 
 
@@ -150,6 +153,8 @@ def settings_from_mapping(
     omega = _section(OmegaSettings, omega_raw, "omega", from_env=from_env)
     execution = _section(ExecutionSettings, tables["execution"], "execution")
     paths = _section(PathSettings, tables["paths"], "paths", base_dir)
+    if "tracking_dir" not in tables["paths"]:  # the tracking exports follow input/
+        paths = replace(paths, tracking_dir=paths.input_dir / "suivi")
     input_settings = _section(InputSettings, tables["input"], "input")
     sim_raw = dict(tables["simulator"])
     suppliers_raw = sim_raw.pop("suppliers", [])
@@ -298,6 +303,8 @@ def _check(s: Settings) -> None:
         raise ConfigError("[execution] rate_per_s : doit être positif")
     if s.execution.workers < 1 or s.execution.max_attempts < 1:
         raise ConfigError("[execution] workers et max_attempts : au moins 1")
+    if s.execution.max_resume_runs < 0 or s.execution.tracking_margin_s < 0:
+        raise ConfigError("[execution] max_resume_runs et tracking_margin_s : positifs ou nuls")
     if s.execution.slot_policy not in SLOT_POLICIES:
         raise ConfigError(
             f"[execution] slot_policy : {s.execution.slot_policy!r} inconnue "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 # Canonical input columns, in the template's order (spec names kept).
@@ -187,3 +188,57 @@ class RowOutcome:
     # Findings the execution adds to the row (a reused reference, changes not sent);
     # reported with the row's own findings, not kept in the journal.
     findings: tuple[Finding, ...] = ()
+
+
+class DemandState(StrEnum):
+    """A demand's state as OMEGA's demand tracking shows it (spec 2.1)."""
+
+    ATTENTE_RDV = "en attente de RDV"
+    RDV_PROGRAMME = "RDV programmé"
+    EN_COURS = "En cours de traitement"
+    ABANDONNEE = "Demande abandonnée"
+    REFUSEE = "Demande refusée"  # PCE inconnu (22), demande non validée (23)
+    INCONNU = "état non reconnu"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedDemand:
+    """One demand of a tracking export (the portal's demand tracking, or a publication).
+
+    Dates are ISO ``YYYY-MM-DD`` ('' when absent); ``line`` is the export's row number.
+    """
+
+    numero_demande: str
+    reference: str
+    state: DemandState
+    state_text: str = ""  # the state as written in the export
+    numero_pce: str = ""
+    code: str = ""
+    motif: str = ""
+    date_demandee: str = ""
+    date_programmee: str = ""
+    plage: str = ""
+    heure_min: str = ""
+    heure_max: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingExport:
+    """A demand-tracking export as read: when it was taken, its demands, its findings.
+
+    ``taken_at`` is None when the export's time cannot be known (the file is not used);
+    ``columns`` are the canonical tracking fields the export holds.
+    """
+
+    name: str
+    taken_at: datetime | None
+    demands: tuple[TrackedDemand, ...] = ()
+    columns: frozenset[str] = frozenset()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        return self.taken_at is not None and not any(
+            f.is_error and f.line is None for f in self.findings
+        )

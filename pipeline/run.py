@@ -8,7 +8,6 @@ or reject), but holds no business rule of its own.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -23,9 +22,10 @@ from pipeline.contract import field_max_lengths
 from pipeline.execute import Executor, Job, Journal, idempotency_key
 from pipeline.progress import Progress
 from pipeline.read import InputFile, open_input
-from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status
+from pipeline.records import RequestRow, RowOutcome, Status
 from pipeline.referential import load_referential
 from pipeline.report import RunInfo, write_reports, write_results
+from pipeline.reprise import LIMIT_DETAIL, FileSummary, Reprise, TrackingSummary
 from pipeline.validate import FileValidator
 
 log = structlog.get_logger("dit_batch.run")
@@ -33,29 +33,6 @@ log = structlog.get_logger("dit_batch.run")
 # Rows validated and sent per batch: bounds memory on large files while keeping all
 # workers busy (the executor's pool drains each chunk before the next one starts).
 CHUNK_ROWS = 1000
-
-LIMIT_DETAIL = "Non traitée : limite --limit atteinte ; le fichier reste dans input/"
-
-
-@dataclass
-class FileSummary:
-    """What one input file (or one group of deferred rows) became."""
-
-    name: str
-    rows: int = 0
-    counts: Counter[Status] = field(default_factory=Counter)
-    output: Path | None = None
-    resubmission: Path | None = None
-    moved_to: Path | None = None
-    error: str = ""
-    deferred: int = 0  # rows REPORTEE because OMEGA was unavailable (not because of --limit)
-    notes: list[str] = field(default_factory=list)
-
-    def count(self, outcomes: list[RowOutcome]) -> None:
-        self.counts.update(o.status for o in outcomes)
-        self.deferred += sum(
-            1 for o in outcomes if o.status is Status.REPORTEE and o.detail != LIMIT_DETAIL
-        )
 
 
 @dataclass
@@ -66,9 +43,16 @@ class RunSummary:
     files: list[FileSummary] = field(default_factory=list)
     left_for_later: list[tuple[str, str]] = field(default_factory=list)
     unexpected_errors: int = 0
+    tracking: TrackingSummary | None = None
 
     def total(self, status: Status) -> int:
         return sum(f.counts[status] for f in self.files)
+
+    @property
+    def to_check(self) -> int:
+        """Rows left A_VERIFIER: in the files, and waiting for a tracking export."""
+        waiting = self.tracking.waiting + self.tracking.unmatchable if self.tracking else 0
+        return self.total(Status.A_VERIFIER) + waiting
 
 
 def run_clock(settings: Settings) -> Callable[[], datetime]:
@@ -95,7 +79,6 @@ class BatchRun:
         *,
         dry_run: bool = False,
         limit: int | None = None,
-        retry_unknown: bool = False,
         clock: Callable[[], datetime] | None = None,
         progress: Progress | None = None,
         chunk_rows: int = CHUNK_ROWS,
@@ -103,7 +86,6 @@ class BatchRun:
         self.settings = settings
         self.dry_run = dry_run
         self.remaining = limit
-        self.retry_unknown = retry_unknown
         self.clock = clock or run_clock(settings)
         self.progress = progress
         self.chunk_rows = chunk_rows
@@ -140,10 +122,11 @@ class BatchRun:
                     journal,
                     base_url,
                     clock=self.clock,
-                    retry_unknown=self.retry_unknown,
                     on_outcome=self._on_outcome,
                 )
-                summary.files.extend(self._run_deferred())
+                reprise = Reprise(self)
+                summary.tracking = reprise.reconcile()
+                summary.files.extend(reprise.deferred())
             for path in ready:
                 summary.files.append(self._run_file_guarded(path, summary))
         return summary
@@ -161,52 +144,6 @@ class BatchRun:
     def _on_outcome(self, job: Job, outcome: RowOutcome) -> None:
         if self.progress is not None:
             self.progress.advance(1, status=outcome.status.value)
-
-    # ----- deferred rows of earlier runs ------------------------------------------
-    def _run_deferred(self) -> list[FileSummary]:
-        assert self.executor is not None
-        jobs = self.executor.deferred_jobs()
-        if not jobs:
-            return []
-        log.info("deferred_rows_resumed", rows=len(jobs))
-        # One workbook per source and header row: a job journaled with its file's header
-        # row and its own cells is reported in the business's columns; one journaled
-        # without them (older journal) under the canonical columns, with its cleaned values.
-        groups: dict[tuple[str, tuple[str, ...]], list[Job]] = {}
-        for job in jobs:
-            headers = job.headers if job.headers and job.cells else ()
-            groups.setdefault((job.source, headers), []).append(job)
-        summaries = []
-        for (source, headers), group in sorted(groups.items()):
-            started = self.clock()
-            if self.progress is not None:
-                self.progress.start_file(f"{source} (reprise)", len(group))
-            outcomes = self.executor.run(group)
-            if self.progress is not None:
-                self.progress.finish_file()
-            results: list[tuple[RequestRow, RowOutcome]] = []
-            for job in sorted(group, key=lambda j: (j.line, j.key)):
-                cells = job.cells
-                if not headers:
-                    cells = tuple(job.values.get(c, "") for c in CANONICAL_FIELDS)
-                outcome = outcomes[job.key]
-                row = RequestRow(job.line, cells, job.values, list(outcome.findings))
-                results.append((row, outcome))
-            info = self._run_info(f"{source} (reprise)", group[0].file_sha256, started)
-            stem = f"{Path(source).stem}_reprise"
-            summary = FileSummary(f"{source} (reprise des lignes reportées)", len(results))
-            summary.count([o for _, o in results])
-            paths = write_reports(
-                self.settings.paths.output_dir,
-                headers or CANONICAL_FIELDS,
-                results,
-                info,
-                stem=stem,
-                now=self.clock(),
-            )
-            summary.output, summary.resubmission = paths.results, paths.resubmission
-            summaries.append(summary)
-        return summaries
 
     # ----- one file ---------------------------------------------------------------
     def _run_file_guarded(self, path: Path, run: RunSummary) -> FileSummary:

@@ -253,7 +253,9 @@ def test_lost_answer_ends_a_verifier_with_exit_5(tmp_path: Path) -> None:
 
         proj.write_csv("perdu.csv", _sample_rows()[:1])
         again = proj.run()
-        assert again.returncode == 0, again.stdout + again.stderr
+        # Still unknown until a tracking export says: exit 5, the summary names the export.
+        assert again.returncode == 5, again.stdout + again.stderr
+        assert "attendent un export du suivi" in again.stdout
         rows = sorted(proj.results("perdu"))
         assert _rows_by_ref(rows[-1])["REF-JJ"]["Statut"] == "DEJA_TRAITEE"
         creations = [d for d in sim.engine.demandes() if d.get("ReferenceDemande") == "REF-JJ"]

@@ -17,6 +17,8 @@ def test_default_settings_have_the_documented_keys() -> None:
     assert 0 < s.omega.timeout_s < 300
     assert s.execution.rate_per_s > 0 and s.execution.workers >= 1
     assert s.paths.input_dir == PROJECT_ROOT / "input"
+    assert s.paths.tracking_dir == PROJECT_ROOT / "input" / "suivi"
+    assert s.execution.tracking_margin_s == 300 and s.execution.max_resume_runs == 3
     assert s.simulator.pce_file == PROJECT_ROOT / "config" / "simulator" / "pce.csv"
     assert any(
         sup.dn_entreprise == s.omega.dn_entreprise and sup.numero_cad == s.omega.numero_cad
@@ -32,6 +34,7 @@ def test_relative_paths_follow_the_settings_file(tmp_path: Path) -> None:
     s = load_settings(cfg, environ={})
     assert s.paths.input_dir == tmp_path / "in"
     assert s.paths.journal == Path("/abs/j.db")
+    assert s.paths.tracking_dir == tmp_path / "in" / "suivi"  # follows input_dir by default
 
 
 def test_environment_overrides_credentials(tmp_path: Path) -> None:

@@ -284,28 +284,15 @@ def test_lost_creation_answer_is_a_verifier_and_never_resent(h: Harness) -> None
     assert h.ops().count(CREATE) == 1 and len(h.ops()) == 2
 
 
-def test_retry_unknown_resends_an_unanswered_creation(h: Harness) -> None:
-    """--retry-unknown resends a creation whose answer was lost (here it never arrived)."""
-    h.sim.faults.force(CREATE, FaultKind.RESET_BEFORE)
-    assert _one(h, jj_row("UK-2")).status is Status.A_VERIFIER
-    assert h.demandes("UK-2") == []
-    with h.journal() as journal:
-        assert h.executor(journal).deferred_jobs() == []
-        assert [j.key for j in h.executor(journal, retry_unknown=True).deferred_jobs()] == ["UK-2"]
-    outcome = _one(h, jj_row("UK-2"), retry_unknown=True)
-    assert outcome.status is Status.DATE_DEMANDEE
-    assert len(h.demandes("UK-2")) == 1
-
-
 def test_failure_after_creation_keeps_the_numero_demande(h: Harness) -> None:
-    """AccepterRdv failing for good: A_VERIFIER with the NumeroDemande and what to finish."""
+    """AccepterRdv failing for good: A_VERIFIER with the NumeroDemande, resumed next run."""
     h.sim.faults.force(ACCEPT, FaultKind.HTTP_503, FaultKind.HTTP_503, FaultKind.HTTP_503)
     outcome = _one(h, _free_row(h, "AV-1"))
     assert outcome.status is Status.A_VERIFIER
     (demand,) = h.demandes("AV-1")
     assert outcome.numero_demande == demand["NumeroDemande"]
     assert demand["Etat"] == "ATT_RDV"
-    assert "portail OMEGA" in outcome.detail and outcome.numero_demande in outcome.detail
+    assert "Reprise automatique" in outcome.detail and outcome.numero_demande in outcome.detail
 
 
 def test_lost_accept_answer_is_replayed_and_books_one_slot(h: Harness) -> None:

@@ -121,23 +121,27 @@ def test_key_that_led_to_a_demand_is_already_done(journal: Journal, status: Stat
     assert again.earlier is not None and again.earlier.id == rid
 
 
-def test_a_verifier_key_is_already_done_unless_retry_unknown(journal: Journal) -> None:
-    """A_VERIFIER blocks the key; --retry-unknown reopens only an unanswered creation."""
+def test_a_verifier_key_is_already_done_until_the_tracking_reopens_it(journal: Journal) -> None:
+    """A_VERIFIER blocks the key (never a blind resend); only ``reopen`` (the tracking
+    proved the demand absent) sends it again, with its values."""
     rid = journal.claim(_job(), run_id="r1").record.id
     journal.finish(rid, RowOutcome(Status.A_VERIFIER), create_unknown=True)
     assert journal.claim(_job(), run_id="r2").kind is ClaimKind.ALREADY_DONE
-    assert [r.id for r in journal.open_records(include_unknown=True)] == [rid]
     assert journal.open_records() == []
-    claim = journal.claim(_job(), run_id="r3", retry_unknown=True)
+    assert [r.id for r in journal.unsettled_records()] == [rid]
+    journal.reopen(rid, State.PENDING, run_id="r3")
+    (reopened,) = journal.open_records()
+    assert reopened.id == rid and reopened.values["NomContact"] == "Dupont"
+    claim = journal.claim(_job(), run_id="r3")
     assert claim.kind is ClaimKind.RESUME and claim.record.id == rid
-    assert claim.record.state is State.PENDING
+    assert claim.record.state is State.PENDING and not claim.record.create_unknown
 
 
 def test_a_verifier_with_numero_demande_is_never_reopened(journal: Journal) -> None:
-    """An A_VERIFIER that holds a NumeroDemande stays done even with --retry-unknown."""
+    """An A_VERIFIER that holds a NumeroDemande (not marked resumable) stays done."""
     rid = journal.claim(_job(), run_id="r1").record.id
     journal.finish(rid, RowOutcome(Status.A_VERIFIER, numero_demande="D2"))
-    claim = journal.claim(_job(), run_id="r2", retry_unknown=True)
+    claim = journal.claim(_job(), run_id="r2")
     assert claim.kind is ClaimKind.ALREADY_DONE
     assert claim.outcome is not None and claim.outcome.numero_demande == "D2"
 
@@ -181,12 +185,18 @@ def test_unfinished_record_after_creation_is_resumed_as_is(journal: Journal, sta
     assert claim.record.run_id == "r2"
 
 
-def test_create_sent_restarts_only_with_retry_unknown(journal: Journal) -> None:
-    """With --retry-unknown, a record left in create_sent starts again from pending."""
+def test_a_lost_appointment_step_marked_resumable_is_resumed_in_slot(journal: Journal) -> None:
+    """A_VERIFIER with a NumeroDemande and a resumable dialogue keeps its values, is
+    listed for the next run and resumed in state slot with its number and dialogue."""
     rid = journal.claim(_job(), run_id="r1").record.id
-    journal.advance(rid, State.CREATE_SENT)
-    claim = journal.claim(_job(), run_id="r2", retry_unknown=True)
-    assert claim.kind is ClaimKind.RESUME and claim.record.state is State.PENDING
+    journal.advance(rid, State.CREATED, numero_demande="D4")
+    dialogue = {"date": "2026-12-10", "plage": "MA", "resumable": True}
+    journal.finish(rid, RowOutcome(Status.A_VERIFIER, numero_demande="D4"), dialogue=dialogue)
+    (listed,) = journal.open_records()
+    assert listed.id == rid and listed.values["NomContact"] == "Dupont"
+    claim = journal.claim(_job(), run_id="r2")
+    assert claim.kind is ClaimKind.RESUME and claim.record.state is State.SLOT
+    assert claim.record.numero_demande == "D4" and claim.record.dialogue["resumable"]
 
 
 def test_rejected_row_of_a_done_key_says_already_done(journal: Journal) -> None:

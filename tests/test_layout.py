@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pipeline"
 STAGES = ("read", "validate", "execute", "report")
 ROOMS = (*STAGES, "contract", "simulator")
 LEAVES = ("records", "config", "referential", "logs", "progress", "contract")
-WIRING = ("run", "cli", "lifecycle")
+WIRING = ("run", "reprise", "cli", "lifecycle")
 MAX_MODULE_LINES = 400
 MAX_CLASS_LINES = 250
 

@@ -29,8 +29,9 @@ Failures, decided here once:
   fault: OMEGA refused the request itself) -> REFUS_OMEGA; ``ServiceUnavailable`` or a
   transient failure once the circuit breaker is open -> REPORTEE (resent by the next
   run); another transient failure -> ERREUR_TECHNIQUE;
-- ``UnknownOutcome`` on CreerDemandeDIT -> A_VERIFIER, never resent (unless the
-  operator asks with --retry-unknown, see journal.claim);
+- ``UnknownOutcome`` on CreerDemandeDIT -> A_VERIFIER, never resent blindly: a later
+  run settles it from the demand tracking (reconcile.py), resending only what the
+  tracking proves absent;
 - once a NumeroDemande exists it is never lost: a failed appointment step ends
   A_VERIFIER with the number and what the team must finish on the OMEGA portal. An
   AccepterRdv / AbandonnerRdv whose answer was lost (``UnknownOutcome``, or a crash
@@ -95,8 +96,9 @@ class RowDialogue:
                     Status.A_VERIFIER,
                     detail="CreerDemandeDIT a été envoyée sans que sa réponse soit reçue "
                     "(interruption) : la demande existe peut-être. Vérifier dans le suivi "
-                    "des demandes OMEGA ; la relancer seulement si elle n'y figure pas "
-                    "(option --retry-unknown).",
+                    "des demandes : déposez un export du suivi dans le dossier du suivi "
+                    "(input/suivi/), le prochain passage la renverra seulement si elle n'y "
+                    "figure pas.",
                 ),
                 create_unknown=True,
             )

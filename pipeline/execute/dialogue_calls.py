@@ -131,9 +131,12 @@ class RowCalls:
         *,
         call: CallEntry | None = None,
         create_unknown: bool = False,
+        dialogue: Mapping[str, Any] | None = None,
     ) -> RowOutcome:
         outcome.processed_at = self.clock().isoformat(timespec="seconds")
-        return self.journal.finish(rid, outcome, call=call, create_unknown=create_unknown)
+        return self.journal.finish(
+            rid, outcome, call=call, create_unknown=create_unknown, dialogue=dialogue
+        )
 
     def stamp(self, outcome: RowOutcome) -> RowOutcome:
         outcome.processed_at = self.clock().isoformat(timespec="seconds")

@@ -103,8 +103,9 @@ class Creation:
                     rid,
                     RowOutcome(
                         Status.A_VERIFIER,
-                        detail=f"{failed.error} (CreerDemandeDIT non renvoyée ; "
-                        "option --retry-unknown pour la relancer après vérification).",
+                        detail=f"{failed.error} (CreerDemandeDIT non renvoyée ; déposez un "
+                        "export du suivi des demandes dans input/suivi/ : le prochain passage "
+                        "la renverra seulement si elle n'y figure pas).",
                     ),
                     call=failed.entry,
                     create_unknown=True,

@@ -24,7 +24,7 @@ from pipeline.execute.dialogue_calls import (
     RowCalls,
     terminal_outcome,
 )
-from pipeline.execute.errors import UnknownOutcome
+from pipeline.execute.errors import BusinessFault, UnknownOutcome
 from pipeline.execute.journal import State
 from pipeline.records import RowOutcome, Status
 
@@ -51,6 +51,8 @@ class Slots:
     more: int = 0
     reproposed: bool = False  # ProposerDatePlage(requested) sent before AbandonnerRdv
     pending: dict[str, Any] | None = None  # {"op", "date", "plage", "replays"}
+    resumes: int = 0  # later runs that resumed this dialogue after a lost step
+    resumable: bool = False  # ended A_VERIFIER on a lost step: the next run resumes it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,8 @@ class Slots:
             "more": self.more,
             "reproposed": self.reproposed,
             "pending": self.pending,
+            "resumes": self.resumes,
+            "resumable": self.resumable,
         }
 
     @classmethod
@@ -77,6 +81,8 @@ class Slots:
             more=int(data.get("more", 0)),
             reproposed=bool(data.get("reproposed", False)),
             pending=dict(data["pending"]) if data.get("pending") else None,
+            resumes=int(data.get("resumes", 0)),
+            resumable=bool(data.get("resumable", False)),
         )
 
 
@@ -89,9 +95,17 @@ class Appointment:
         self.journal = calls.journal
         self.policy = execution.slot_policy
         self.max_slot_tries = max(1, execution.max_slot_tries)
+        self.max_resume_runs = max(0, execution.max_resume_runs)
 
     def resume(self, rid: int, numero: str, slots: Slots) -> RowOutcome:
-        """Go on from the journaled state; a replayable call found in flight is a replay."""
+        """Go on from the journaled state; a replayable call found in flight is a replay.
+
+        A dialogue an earlier run ended A_VERIFIER on a lost step (``resumable``) counts
+        one more resume; the row is resumed by NumeroDemande (OMEGA keeps no session,
+        spec 2.1.5) as long as the demand is "en attente de RDV"."""
+        if slots.resumable:
+            slots.resumes += 1
+            slots.resumable = False
         if slots.pending is not None and slots.pending.get("op") in REPLAYED:
             slots.pending["replays"] = int(slots.pending.get("replays", 0)) + 1
         return self.run(rid, numero, slots)
@@ -117,9 +131,7 @@ class Appointment:
                     step["replays"] = 1
                     self.journal.advance(rid, State.SLOT, dialogue=st.to_json(), call=failed.entry)
                     continue
-                return self.calls.finish(
-                    rid, self._unconfirmed(numero, st, str(failed.error)), call=failed.entry
-                )
+                return self._lost(rid, numero, st, failed)
             if answer.type_retour == TERMINE:
                 outcome = terminal_outcome(answer, {"DateRdv": st.date, "PlageRdv": st.plage})
                 outcome.numero_demande = outcome.numero_demande or numero
@@ -146,7 +158,8 @@ class Appointment:
             if op == MORE:
                 st.more += 1
             if op == PROPOSE:
-                st.reproposed = True
+                # A ProposerDatePlage that opens a resumed dialogue is not the re-proposal.
+                st.reproposed = bool(tried)
             if answer.code_retour == DATE_PLAGE_H:
                 st.requested_free = True
             if answer.slots or op != ACCEPT:
@@ -157,6 +170,21 @@ class Appointment:
         return self.calls.finish(
             rid, self._unconfirmed(numero, st, "dialogue de prise de rendez-vous sans fin")
         )
+
+    def _lost(self, rid: int, numero: str, st: Slots, failed: FailedCall) -> RowOutcome:
+        """A step failed without OMEGA's answer: A_VERIFIER, resumed by the next run while
+        the bound allows (``max_resume_runs``); a refusal of the request itself is final."""
+        st.resumable = (
+            not isinstance(failed.error, BusinessFault) and st.resumes < self.max_resume_runs
+        )
+        outcome = self._unconfirmed(numero, st, str(failed.error))
+        if st.resumable:
+            outcome.detail = (
+                f"Demande OMEGA n° {numero} créée, rendez-vous non confirmé ({failed.error}). "
+                f"Reprise automatique du dialogue au prochain passage (reprise "
+                f"{st.resumes + 1}/{self.max_resume_runs}) ; rien à faire sur le portail."
+            )
+        return self.calls.finish(rid, outcome, call=failed.entry, dialogue=st.to_json())
 
     def _next_step(self, st: Slots) -> dict[str, Any]:
         assert st.offered is not None and st.tried is not None

@@ -138,7 +138,6 @@ class Executor:
         clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
-        retry_unknown: bool = False,
         on_outcome: Callable[[Job, RowOutcome], None] | None = None,
         client_factory: Callable[[], OmegaClient] | None = None,
         on_call: Callable[[CallRecord], None] | None = None,
@@ -149,7 +148,6 @@ class Executor:
         self.clock = clock
         self.sleep = sleep
         self.rng = rng if rng is not None else random.Random()
-        self.retry_unknown = retry_unknown
         self.on_outcome = on_outcome
         self.client_factory = client_factory
         self.on_call = on_call
@@ -209,9 +207,10 @@ class Executor:
         return results
 
     def deferred_jobs(self) -> list[Job]:
-        """Rows that earlier runs left REPORTEE or unfinished, to send without their file
-        (with ``retry_unknown``, also the A_VERIFIER left by an unanswered creation)."""
-        return [r.job() for r in self.journal.open_records(include_unknown=self.retry_unknown)]
+        """Rows that earlier runs left REPORTEE or unfinished (the tracking's reopened rows
+        included) or whose lost appointment step is to be resumed, to send without their
+        file."""
+        return [r.job() for r in self.journal.open_records()]
 
     def acquire(self, operation: str) -> None:
         """Block until the global rate limit allows one more call (the clients' before_call)."""
@@ -234,7 +233,7 @@ class Executor:
     # ----- internals ------------------------------------------------------------------------
     def _process(self, job: Job) -> RowOutcome:
         try:
-            claim = self.journal.claim(job, run_id=self.run_id, retry_unknown=self.retry_unknown)
+            claim = self.journal.claim(job, run_id=self.run_id)
             if claim.kind in (ClaimKind.ALREADY_DONE, ClaimKind.REFUSED):
                 assert claim.outcome is not None
                 return claim.outcome

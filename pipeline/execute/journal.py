@@ -107,12 +107,12 @@ class Journal:
         self.close()
 
     # ----- deciding what to do with a row ---------------------------------------------
-    def claim(self, job: Job, *, run_id: str, retry_unknown: bool = False) -> Claim:
+    def claim(self, job: Job, *, run_id: str) -> Claim:
         """Decide, atomically, what a row with this key needs (see ClaimKind).
 
         The cases are described in :meth:`KeyClaims.claim`.
         """
-        return self._claims.claim(job, run_id=run_id, retry_unknown=retry_unknown)
+        return self._claims.claim(job, run_id=run_id)
 
     def record_final(
         self, job: Job, outcome: RowOutcome, *, run_id: str, duplicate_in_file: bool = False
@@ -170,17 +170,29 @@ class Journal:
         *,
         call: CallEntry | None = None,
         create_unknown: bool = False,
+        dialogue: Mapping[str, Any] | None = None,
     ) -> RowOutcome:
-        """Commit the final outcome; returns it with ``attempts`` = the record's total."""
+        """Commit the final outcome; returns it with ``attempts`` = the record's total.
+
+        ``dialogue`` replaces the record's dialogue in the same transaction; a dialogue
+        marked ``resumable`` keeps the row's values (the next run resumes it)."""
         now = self._now()
         with self._tx():
+            if dialogue is not None:
+                self._conn.execute(
+                    "UPDATE rows SET dialogue_json = ? WHERE id = ?",
+                    (json.dumps(dict(dialogue), ensure_ascii=False), record_id),
+                )
             if call is not None:
                 self._rows.insert_call(record_id, call)
                 self._conn.execute(
                     "UPDATE rows SET attempts = attempts + ? WHERE id = ?",
                     (call.attempts, record_id),
                 )
-            self._rows.write_final(record_id, outcome, now, create_unknown=create_unknown)
+            keep = bool(dialogue and dialogue.get("resumable"))
+            self._rows.write_final(
+                record_id, outcome, now, create_unknown=create_unknown, keep_values=keep
+            )
             record = self._rows.get(record_id)
         assert record.outcome is not None
         return record.outcome
@@ -215,12 +227,9 @@ class Journal:
             for r in rows
         ]
 
-    def open_records(self, *, include_unknown: bool = False) -> list[JournalRecord]:
-        """Records a later run must pick up: unfinished or REPORTEE (latest of their key).
-
-        With ``include_unknown``, also A_VERIFIER records left by an unanswered
-        CreerDemandeDIT (no NumeroDemande), for an operator's explicit --retry-unknown.
-        """
+    def open_records(self) -> list[JournalRecord]:
+        """Records a later run must pick up (latest of their key): unfinished, REPORTEE,
+        or A_VERIFIER with a lost appointment step marked resumable."""
         with self._lock:
             rows = self._conn.execute(
                 f"{SELECT_ROWS} WHERE (r.status IS NULL OR r.status != ?) AND r.id = ("
@@ -233,15 +242,54 @@ class Journal:
             if (
                 record.state is not State.FINAL
                 or record.status is Status.REPORTEE
-                or (
-                    include_unknown
-                    and record.status is Status.A_VERIFIER
-                    and record.create_unknown
-                    and not record.numero_demande
-                )
+                or record.resumable_appointment
             ):
                 result.append(record)
         return result
+
+    def unsettled_records(self) -> list[JournalRecord]:
+        """Rows the demand tracking may settle (latest of their key): CreerDemandeDIT sent
+        without an answer (``create_sent``, or A_VERIFIER with ``create_unknown``), and
+        A_VERIFIER rows holding a NumeroDemande; not those a tracking export already
+        settled (``dialogue.settled_by``)."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"{SELECT_ROWS} WHERE (r.state = ? OR r.status = ?) AND r.id = ("
+                " SELECT MAX(id) FROM rows WHERE key = r.key AND"
+                " (status IS NULL OR status != ?)) ORDER BY r.source, r.line, r.id",
+                (State.CREATE_SENT.value, Status.A_VERIFIER.value, Status.DEJA_TRAITEE.value),
+            ).fetchall()
+        return [r for r in map(decode_record, rows) if not r.dialogue.get("settled_by")]
+
+    def reopen(
+        self,
+        record_id: int,
+        state: State,
+        *,
+        run_id: str,
+        numero_demande: str = "",
+        dialogue: Mapping[str, Any] | None = None,
+        call: CallEntry | None = None,
+    ) -> None:
+        """Reopen a record at ``state`` (values kept): the tracking proved its demand
+        absent (``pending``: sent again) or waiting for an appointment (``created``)."""
+        now = self._now()
+        with self._tx():
+            self._conn.execute(
+                "UPDATE rows SET run_id = ?, state = ?, status = NULL, create_unknown = 0,"
+                " numero_demande = ?, type_retour = '', code_retour = '', messages_json = '[]',"
+                " detail = '', dialogue_json = ?, processed_at = '', updated_at = ? WHERE id = ?",
+                (
+                    run_id,
+                    state.value,
+                    numero_demande,
+                    json.dumps(dict(dialogue or {}), ensure_ascii=False),
+                    now,
+                    record_id,
+                ),
+            )
+            if call is not None:
+                self._rows.insert_call(record_id, call)
 
     def all_records(self) -> Iterator[JournalRecord]:
         with self._lock:

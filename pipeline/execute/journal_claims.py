@@ -37,7 +37,7 @@ class KeyClaims:
         self._conn = rows.conn
         self._clock = clock
 
-    def claim(self, job: Job, *, run_id: str, retry_unknown: bool = False) -> Claim:
+    def claim(self, job: Job, *, run_id: str) -> Claim:
         """Decide, atomically, what a row with this key needs (see ClaimKind).
 
         - the key still designates another request (a demand, an A_VERIFIER, a row
@@ -48,12 +48,12 @@ class KeyClaims:
         - the key already led to a demand (a status holding one, or a NumeroDemande) or to
           A_VERIFIER: a DEJA_TRAITEE record pointing to it is written (ALREADY_DONE), with
           a ``MODIFICATIONS_NON_ENVOYEES`` warning when other fields changed since;
-          with ``retry_unknown``, an A_VERIFIER left by an unanswered CreerDemandeDIT
-          (no NumeroDemande) is reopened instead;
+          never resent blindly: only the demand tracking reopens an unanswered creation
+          (``Journal.reopen``, see reconcile.py); an A_VERIFIER whose appointment step was
+          lost and is marked resumable is RESUMEd in state ``slot``;
         - an unfinished record of an earlier run, or one left REPORTEE: RESUME it (a
           REPORTEE, pending or verified record restarts at pending with the new values;
-          create_sent/created/slot keep the values sent); with ``retry_unknown`` a
-          create_sent record restarts at pending;
+          create_sent/created/slot keep the values sent);
         - no record, or the last one ended without a demand: a NEW record.
         """
         now = self._now()
@@ -65,17 +65,20 @@ class KeyClaims:
                 outcome = RowOutcome(Status.REJET_VALIDATION, processed_at=self._stamp())
                 return self._refuse(job, anchor, outcome, run_id, now)
             if anchor.state is State.FINAL:
-                unknown = anchor.create_unknown and not anchor.numero_demande
-                if anchor.status is Status.REPORTEE or (
-                    retry_unknown and anchor.status is Status.A_VERIFIER and unknown
-                ):
+                if anchor.status is Status.REPORTEE:
                     return Claim(ClaimKind.RESUME, self._reopen(anchor, job, run_id, now))
+                if anchor.resumable_appointment:
+                    # The appointment dialogue goes on by NumeroDemande (spec 2.1.5).
+                    self._conn.execute(
+                        "UPDATE rows SET run_id = ?, state = ?, status = NULL, updated_at = ?"
+                        " WHERE id = ?",
+                        (run_id, State.SLOT.value, now, anchor.id),
+                    )
+                    return Claim(ClaimKind.RESUME, self._rows.get(anchor.id))
                 if _holds_demand(anchor) or anchor.status not in _REPROCESSABLE:
                     return self._already_done(job, anchor, run_id, now)
                 return Claim(ClaimKind.NEW, self._rows.insert(job, run_id, now), earlier=anchor)
-            if anchor.state in (State.PENDING, State.VERIFIED) or (
-                retry_unknown and anchor.state is State.CREATE_SENT
-            ):
+            if anchor.state in (State.PENDING, State.VERIFIED):
                 return Claim(ClaimKind.RESUME, self._reopen(anchor, job, run_id, now))
             self._conn.execute(
                 "UPDATE rows SET run_id = ?, updated_at = ? WHERE id = ?", (run_id, now, anchor.id)

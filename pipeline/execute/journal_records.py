@@ -100,6 +100,17 @@ class JournalRecord:
     def status(self) -> Status | None:
         return None if self.outcome is None else self.outcome.status
 
+    @property
+    def resumable_appointment(self) -> bool:
+        """An A_VERIFIER row holding a NumeroDemande whose appointment step was lost, that
+        the next run resumes (the dialogue marked it so, within its bound per row)."""
+        return (
+            self.status is Status.A_VERIFIER
+            and bool(self.numero_demande)
+            and bool(self.dialogue.get("resumable"))
+            and not self.dialogue.get("settled_by")
+        )
+
     def job(self) -> Job:
         return Job(
             self.key,

@@ -74,9 +74,15 @@ class RowStore:
         return self.get(cursor.lastrowid)
 
     def write_final(
-        self, record_id: int, outcome: RowOutcome, now: str, *, create_unknown: bool
+        self,
+        record_id: int,
+        outcome: RowOutcome,
+        now: str,
+        *,
+        create_unknown: bool,
+        keep_values: bool = False,
     ) -> None:
-        keep_values = outcome.status is Status.REPORTEE or create_unknown
+        keep_values = keep_values or outcome.status is Status.REPORTEE or create_unknown
         old_file_id = None if keep_values else self.file_id_of(record_id)
         self.conn.execute(
             "UPDATE rows SET state = ?, status = ?, type_retour = ?, code_retour = ?,"

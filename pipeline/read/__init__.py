@@ -5,9 +5,11 @@ Public face: ``open_input`` and ``InputFile`` (plus ``SUPPORTED_SUFFIXES``). Eve
 else here is private to the stage: ``reader`` (format detection and the row stream),
 ``csv_source`` and ``xlsx_source`` (one per format), ``xlsx_scan`` (the XML scan of a
 sheet's cell types), ``cells`` (cell conversion, lost zeros, dates), ``headers`` (header
-matching and aliases) and ``rules`` (the reader's rule codes).
+matching and aliases) and ``rules`` (the reader's rule codes). ``open_tracking`` reads a
+demand-tracking export (``tracking``) with the same machinery.
 """
 
 from pipeline.read.reader import SUPPORTED_SUFFIXES, InputFile, open_input
+from pipeline.read.tracking import open_tracking
 
-__all__ = ["SUPPORTED_SUFFIXES", "InputFile", "open_input"]
+__all__ = ["SUPPORTED_SUFFIXES", "InputFile", "open_input", "open_tracking"]

@@ -32,7 +32,14 @@ from pipeline.read.rules import ReadRule, file_error, file_warning
 from pipeline.read.xlsx_source import WorkbookUnreadable, check_signature, open_workbook
 from pipeline.records import Finding, RequestRow
 
-__all__ = ["SUPPORTED_SUFFIXES", "InputFile", "ReadRule", "open_input"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "InputFile",
+    "ReadRule",
+    "describe_error",
+    "open_input",
+    "open_raw",
+]
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm", ".csv")
 WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm"})
@@ -76,10 +83,25 @@ def open_input(
 
 
 def _open(path: Path, max_bytes: int, sheet: str) -> tuple[InputFile, Iterator[RequestRow]]:
+    info, raw_rows = open_raw(path, max_bytes=max_bytes, sheet=sheet)
+    if raw_rows is None:
+        return info, iter(())
+    return _start(info, raw_rows, text_only=path.suffix.lower() == ".csv")
+
+
+def open_raw(
+    path: Path, *, max_bytes: int, sheet: str = DEFAULT_SHEET
+) -> tuple[InputFile, Iterator[RawRow] | None]:
+    """The file's checks (extension, size, encoding, signature) and its raw rows.
+
+    Shared by the request files (``open_input``) and the demand-tracking exports
+    (``tracking``): ``None`` rows when a file-level error was added to the findings.
+    Raises only for an unexpected failure (callers turn it into FICHIER_ILLISIBLE).
+    """
     info = InputFile(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        return _unreadable(info, _unknown_extension(path))
+        return _failed(info, _unknown_extension(path))
     try:
         size = path.stat().st_size
         is_file = path.is_file()
@@ -89,11 +111,11 @@ def _open(path: Path, max_bytes: int, sheet: str) -> tuple[InputFile, Iterator[R
     else:
         reason = "ce n'est pas un fichier"
     if not is_file:
-        return _unreadable(info, file_error(path, ReadRule.FICHIER_ILLISIBLE, reason))
+        return _failed(info, file_error(path, ReadRule.FICHIER_ILLISIBLE, reason))
     if size == 0:
-        return _unreadable(info, _empty(path))
+        return _failed(info, _empty(path))
     if size > max_bytes:
-        return _unreadable(
+        return _failed(
             info,
             file_error(
                 path,
@@ -106,13 +128,13 @@ def _open(path: Path, max_bytes: int, sheet: str) -> tuple[InputFile, Iterator[R
     try:
         probe = probe_file(path, text=suffix == ".csv")
     except OSError as exc:
-        return _unreadable(info, file_error(path, ReadRule.FICHIER_ILLISIBLE, _describe(exc)))
+        return _failed(info, file_error(path, ReadRule.FICHIER_ILLISIBLE, _describe(exc)))
     info.sha256 = probe.sha256
     raw_rows: Iterator[RawRow]
     if suffix == ".csv":
         binary = binary_reason(probe)
         if binary:
-            return _unreadable(info, file_error(path, ReadRule.FICHIER_ILLISIBLE, binary))
+            return _failed(info, file_error(path, ReadRule.FICHIER_ILLISIBLE, binary))
         raw_rows = csv_rows(path, probe)
         info.rows_hint = _count_lines(path)
     else:
@@ -122,8 +144,13 @@ def _open(path: Path, max_bytes: int, sheet: str) -> tuple[InputFile, Iterator[R
             info.rows_hint = height
         except WorkbookUnreadable as exc:
             rule = ReadRule.FICHIER_PROTEGE if exc.protected else ReadRule.FICHIER_ILLISIBLE
-            return _unreadable(info, file_error(path, rule, str(exc)))
-    return _start(info, raw_rows, text_only=suffix == ".csv")
+            return _failed(info, file_error(path, rule, str(exc)))
+    return info, raw_rows
+
+
+def _failed(info: InputFile, finding: Finding) -> tuple[InputFile, None]:
+    info.findings.append(finding)
+    return info, None
 
 
 def _start(
@@ -266,6 +293,11 @@ _OS_ERRORS = {
     errno.EPERM: "accès refusé",
     errno.EISDIR: "c'est un dossier, pas un fichier",
 }
+
+
+def describe_error(exc: BaseException) -> str:
+    """An exception in French words for a finding (OS errors by their meaning)."""
+    return _describe(exc)
 
 
 def _describe(exc: BaseException) -> str:

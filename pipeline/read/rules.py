@@ -33,6 +33,13 @@ class ReadRule(StrEnum):
     CELLULE_ERREUR = "CELLULE_ERREUR"
     FORMULE_SANS_VALEUR = "FORMULE_SANS_VALEUR"
     CELLULE_SANS_ENTETE = "CELLULE_SANS_ENTETE"
+    # demand-tracking exports (input/suivi/, see tracking.py)
+    SUIVI_SANS_HORODATAGE = "SUIVI_SANS_HORODATAGE"  # file level, error
+    SUIVI_NUMERO_VIDE = "SUIVI_NUMERO_VIDE"  # row ignored
+    SUIVI_NUMERO_DOUBLON = "SUIVI_NUMERO_DOUBLON"  # row ignored
+    SUIVI_REFERENCE_VIDE = "SUIVI_REFERENCE_VIDE"  # warning
+    SUIVI_ETAT_INCONNU = "SUIVI_ETAT_INCONNU"  # warning
+    SUIVI_DATE_INVALIDE = "SUIVI_DATE_INVALIDE"  # warning
 
 
 def file_error(

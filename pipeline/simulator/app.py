@@ -9,7 +9,9 @@ Routes (``<base>`` = ``http(s)://HOST:PORT/omega``):
 - ``GET <base>/DIT?wsdl``, ``GET <base>/RDV?wsdl``: the WSDL, ``soap:address`` and the
   XSD's ``schemaLocation`` rewritten to the URL the client used;
 - ``GET <base>/omega.xsd``: the contract schema;
-- ``GET /admin/demandes``: the engine's demands as JSON (read-only).
+- ``GET /admin/demandes``: the engine's demands as JSON (read-only);
+- ``GET /admin/demandes.csv``: the same as the portal's demand-tracking export
+  (``tracking.py``), named after the moment it was taken.
 
 Connection reset: the application raises ``ResetConnection``; the server's gateway
 (``server.py``) turns it into a TCP RST.
@@ -29,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -36,11 +39,12 @@ import structlog
 from lxml import etree
 
 from pipeline.contract import DIT_WSDL, RDV_WSDL, XSD
-from pipeline.simulator import soap
+from pipeline.simulator import soap, tracking
 from pipeline.simulator.faults import FaultKind, FaultPlan
 
 BASE_PATH = "/omega"
 ADMIN_DEMANDES = "/admin/demandes"
+ADMIN_DEMANDES_CSV = "/admin/demandes.csv"
 MAX_BODY_BYTES = 1024 * 1024
 _WSDL = "http://schemas.xmlsoap.org/wsdl/"
 _WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
@@ -127,6 +131,20 @@ class SimulatorApp:
                 demandes = self.engine.demandes()
             payload = json.dumps(demandes, ensure_ascii=False, default=str, indent=1)
             return _respond(start_response, 200, payload.encode(), "application/json")
+        if path == ADMIN_DEMANDES_CSV:
+            if method != "GET":
+                return _text(start_response, 405, "Méthode non autorisée (GET seulement).", "GET")
+            with self.engine_lock:
+                demandes = self.engine.demandes()
+                taken_at = self._now()
+            name = tracking.export_name(taken_at)
+            return _respond(
+                start_response,
+                200,
+                tracking.tracking_csv(demandes),
+                "text/csv; charset=utf-8",
+                disposition=f'attachment; filename="{name}"',
+            )
         if path == f"{BASE_PATH}/omega.xsd":
             if method != "GET":
                 return _text(start_response, 405, "Méthode non autorisée (GET seulement).", "GET")
@@ -144,6 +162,12 @@ class SimulatorApp:
         if method != "POST":
             return _text(start_response, 405, "Méthode non autorisée.", "GET, POST")
         return self._soap(environ, start_response, service)
+
+    def _now(self) -> datetime:
+        """Now, on the engine's simulated day when it has one (as a run against it does)."""
+        now = datetime.now().replace(microsecond=0)
+        today = getattr(self.engine, "today", None)
+        return datetime.combine(today, now.time()) if isinstance(today, date) else now
 
     def _soap(
         self, environ: dict[str, Any], start_response: StartResponse, service: str
@@ -274,10 +298,13 @@ def _respond(
     allow: str = "",
     *,
     close: bool = False,
+    disposition: str = "",
 ) -> list[bytes]:
     headers = [("Content-Type", content_type), ("Content-Length", str(len(payload)))]
     if allow:
         headers.append(("Allow", allow))
+    if disposition:
+        headers.append(("Content-Disposition", disposition))
     if close:
         headers.append(("Connection", "close"))
     start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
