@@ -2,14 +2,24 @@
 
 Exit codes (documented in the README):
 0 every row ended done or with a business outcome; 1 unexpected failure;
-2 configuration or command-line error; 3 a run is already in progress;
-4 OMEGA unavailable, rows deferred to the next run; 5 rows left to check (A_VERIFIER);
-6 rows failed on a technical error before their demand existed (ERREUR_TECHNIQUE).
+2 configuration or command-line error, or OMEGA's endpoint answering like a wrong URL,
+refusing authentication or the supplier's identity (run stopped); 3 a run is already in
+progress; 4 OMEGA unavailable, rows deferred to the next run; 5 rows left to check
+(A_VERIFIER); 6 rows failed on a technical error before their demand existed
+(ERREUR_TECHNIQUE); 7 storage: the journal or the output folder could not be written or
+read (disk full, rights, lock, damaged journal), sending stopped; 8 stopped by SIGTERM /
+SIGINT.
+
+Signals: the first SIGTERM or SIGINT stops the run gracefully (see pipeline/stopping.py);
+a second one exits at once, code 8, the journal consistent.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -24,10 +34,11 @@ import structlog
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.execute import JournalError
 from pipeline.lifecycle import RunInProgress, run_lock
-from pipeline.logs import configure_logging
+from pipeline.logs import configure_logging, log_file_path, log_file_problem
 from pipeline.progress import Progress
 from pipeline.records import Status
 from pipeline.run import BatchRun, RunSummary
+from pipeline.stopping import RunStop, StopCause, install_signal_handlers
 
 log = structlog.get_logger("dit_batch.cli")
 
@@ -40,6 +51,8 @@ class ExitCode(IntEnum):
     SERVICE_UNAVAILABLE = 4
     TO_CHECK = 5
     TECHNICAL_ERRORS = 6
+    STORAGE = 7
+    INTERRUPTED = 8
 
 
 # argparse's own messages, in French (it ships no French catalogue).
@@ -165,9 +178,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     started = datetime.now()
-    log_dir = settings.paths.output_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / f"run-{started:%Y%m%d-%H%M%S}.jsonl"
+    log_file = log_file_path(settings.paths.output_dir / "logs", started)
     configure_logging(log_file=log_file, verbosity=args.verbose - args.quiet)
     progress = Progress()
     log.info(
@@ -177,18 +188,24 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         endpoint=settings.omega.url,
         version=settings.omega.version,
     )
+    stop = RunStop(grace_s=settings.execution.stop_grace_s)
+    batch = BatchRun(
+        settings,
+        dry_run=args.dry_run,
+        limit=args.limit,
+        retry_unknown=args.retry_unknown,
+        progress=progress,
+        stop=stop,
+    )
+    restore = install_signal_handlers(
+        stop, on_first=_stop_requested, on_second=lambda signum: _hard_stop(batch, signum)
+    )
     try:
-        summary = BatchRun(
-            settings,
-            dry_run=args.dry_run,
-            limit=args.limit,
-            retry_unknown=args.retry_unknown,
-            progress=progress,
-        ).execute()
+        summary = batch.execute()
     except JournalError as exc:
         log.error("journal_unusable", error=str(exc))
-        print(f"Erreur : {exc}", file=sys.stderr)
-        return ExitCode.CONFIG
+        print(f"Erreur : {exc}. Rien n'a été envoyé.", file=sys.stderr)
+        return ExitCode.STORAGE
     except Exception as exc:
         log.exception("run_failed")
         print(
@@ -199,15 +216,56 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         )
         return ExitCode.UNEXPECTED
     finally:
+        restore()
         progress.close()
     code = exit_code(summary)
     print_summary(summary, out, log_file, code)
     log.info("run_finished", exit_code=int(code))
+    if summary.abandoned:
+        # Calls still in flight when the stop's grace ran out: their threads are left
+        # behind; the journal holds what they committed, the next run takes it up.
+        _exit_now(int(code))
     return code
 
 
+def _stop_requested(cause: StopCause) -> None:
+    """First SIGTERM/SIGINT (in the main thread, between two bytecodes)."""
+    _write_stderr(f"{cause.message} Un second signal arrête immédiatement.\n")
+    log.warning("stop_requested", cause=cause.kind.value)
+
+
+def _hard_stop(batch: BatchRun, signum: int) -> None:
+    """Second signal: put back the creations not sent, then exit at once."""
+    unsent = batch.hard_stop()
+    _write_stderr(
+        "Second signal : arrêt immédiat. Le journal est cohérent ; relancez pour terminer "
+        "les lignes en cours (une demande envoyée sans réponse sera « A_VERIFIER »).\n"
+    )
+    log.warning("hard_stop", signal=signum, creations_put_back=unsent)
+    _exit_now(ExitCode.INTERRUPTED)
+
+
+def _write_stderr(text: str) -> None:
+    """Straight to the file descriptor: safe inside a signal handler."""
+    with contextlib.suppress(OSError):
+        os.write(2, text.encode("utf-8", "replace"))
+
+
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    os._exit(code)
+
+
 def exit_code(summary: RunSummary) -> ExitCode:
-    """The most urgent condition wins: unexpected > to check > technical errors > deferred."""
+    """A cause that stopped the run wins (its own code); then the most urgent condition:
+    unexpected > to check > technical errors > deferred."""
+    if summary.stop is not None:
+        return ExitCode(summary.stop.exit_code)
     if summary.unexpected_errors:
         return ExitCode.UNEXPECTED
     if summary.total(Status.A_VERIFIER):
@@ -243,7 +301,18 @@ def print_summary(summary: RunSummary, out: TextIO, log_file: Path, code: ExitCo
             print(f"  {note}", file=out)
     for name, reason in summary.left_for_later:
         print(f"\n• {name} : laissé pour le prochain passage ({reason})", file=out)
-    print(f"\nJournal d'exécution : {log_file}", file=out)
+    if summary.cleaned:
+        print(
+            f"\nFichiers temporaires d'un passage interrompu supprimés : {len(summary.cleaned)}",
+            file=out,
+        )
+    if summary.breaker:
+        print(f"\nDisjoncteur : {summary.breaker}", file=out)
+    if summary.stop is not None:
+        print(f"\nPASSAGE ARRÊTÉ : {summary.stop.message}", file=out)
+    problem = log_file_problem()
+    shown = f"{log_file} — attention : {problem}" if problem else str(log_file)
+    print(f"\nJournal d'exécution : {shown}", file=out)
     print(f"Code de sortie : {int(code)} — {_EXIT_TEXT[code]}", file=out)
 
 
@@ -259,6 +328,13 @@ _EXIT_TEXT = {
     ExitCode.TECHNICAL_ERRORS: (
         "des lignes ont échoué sur une erreur technique : fichier à resoumettre, "
         "voir le journal d'exécution"
+    ),
+    ExitCode.STORAGE: (
+        "stockage indisponible (journal ou dossier de sortie) : corrigez la cause puis "
+        "relancez, rien ne sera envoyé deux fois"
+    ),
+    ExitCode.INTERRUPTED: (
+        "passage interrompu (signal) : relancez, les lignes non envoyées partiront alors"
     ),
 }
 

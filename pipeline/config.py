@@ -59,6 +59,7 @@ class ExecutionSettings:
     breaker_threshold: int = 5
     slot_policy: str = "premier-creneau"
     max_slot_tries: int = 3
+    stop_grace_s: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,11 @@ def _check(s: Settings) -> None:
         raise ConfigError("[execution] rate_per_s : doit être positif")
     if s.execution.workers < 1 or s.execution.max_attempts < 1:
         raise ConfigError("[execution] workers et max_attempts : au moins 1")
+    if not 0 <= s.execution.stop_grace_s <= 80:
+        raise ConfigError(
+            "[execution] stop_grace_s : doit être compris entre 0 et 80 secondes "
+            "(systemd arrête le service de force après 90 s)"
+        )
     if s.execution.slot_policy not in SLOT_POLICIES:
         raise ConfigError(
             f"[execution] slot_policy : {s.execution.slot_policy!r} inconnue "

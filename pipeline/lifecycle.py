@@ -6,6 +6,7 @@ target exists (``name-2.xlsx``, ``name-3.xlsx``...).
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import structlog
 from filelock import FileLock, Timeout
+
+log = structlog.get_logger("dit_batch.lifecycle")
 
 REJECTED_DIRNAME = "rejetes"
 # Names that say "still being written / not for us": Excel and LibreOffice lock files,
@@ -126,3 +130,27 @@ def archive(path: Path, archive_dir: Path, today: datetime) -> Path:
 def reject(path: Path, input_dir: Path) -> Path:
     """Move an unreadable input file to ``input_dir/rejetes/``."""
     return move_unique(path, input_dir / REJECTED_DIRNAME)
+
+
+def stale_temporaries(directory: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """Regular files of ``directory`` (not its sub-folders) whose whole name matches
+    ``pattern``: what a killed run left behind, for a run holding the run lock."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if pattern.fullmatch(p.name) and p.is_file())
+
+
+def remove_stale_temporaries(directory: Path, pattern: re.Pattern[str]) -> list[str]:
+    """Remove :func:`stale_temporaries`; returns the names removed (one that cannot be
+    removed is left, and logged)."""
+    removed = []
+    for path in stale_temporaries(directory, pattern):
+        try:
+            path.unlink()
+        except OSError as exc:
+            log.warning("stale_temporary_kept", file=path.name, error=str(exc))
+            continue
+        removed.append(path.name)
+    if removed:
+        log.info("stale_temporaries_removed", count=len(removed), folder=str(directory))
+    return removed

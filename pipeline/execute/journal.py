@@ -40,8 +40,10 @@ when its key comes in). This module holds :class:`Journal`, the class other code
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, suppress
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -58,7 +60,12 @@ from pipeline.execute.journal_records import (
     idempotency_key,
 )
 from pipeline.execute.journal_rows import SELECT_ROWS, RowStore, decode_record
-from pipeline.execute.journal_schema import JournalError, Transaction, open_connection
+from pipeline.execute.journal_schema import (
+    JournalError,
+    Transaction,
+    open_connection,
+    storage_guard,
+)
 from pipeline.records import RowOutcome, Status
 
 # The journal's public face within the execute stage: the record types are re-exported.
@@ -88,8 +95,28 @@ class Journal:
 
     # ----- lifecycle ----------------------------------------------------------------
     def close(self) -> None:
-        with self._lock:
+        # Closing a journal whose disk failed: what is committed stays.
+        with self._lock, suppress(sqlite3.Error):
             self._conn.close()
+
+    def unsend_creations(self, record_ids: Iterable[int], *, timeout_s: float = 2.0) -> int:
+        """Put records left in ``create_sent`` whose request never left the process back
+        to ``verified`` (a hard stop); returns how many. Gives up, changing nothing,
+        when the journal is not free within ``timeout_s``."""
+        ids = list(record_ids)
+        if not ids or not self._lock.acquire(timeout=timeout_s):
+            return 0
+        try:
+            with self._guard(), self._tx():
+                marks = ", ".join("?" for _ in ids)
+                cursor = self._conn.execute(
+                    "UPDATE rows SET state = ?, updated_at = ?"
+                    f" WHERE state = ? AND id IN ({marks})",
+                    (State.VERIFIED.value, self._now(), State.CREATE_SENT.value, *ids),
+                )
+                return cursor.rowcount
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> Journal:
         return self
@@ -108,7 +135,8 @@ class Journal:
 
         The cases are described in :meth:`KeyClaims.claim`.
         """
-        return self._claims.claim(job, run_id=run_id, retry_unknown=retry_unknown)
+        with self._guard():
+            return self._claims.claim(job, run_id=run_id, retry_unknown=retry_unknown)
 
     def record_final(self, job: Job, outcome: RowOutcome, *, run_id: str) -> RowOutcome:
         """Journal a row that ends without any call (e.g. REJET_VALIDATION).
@@ -116,7 +144,8 @@ class Journal:
         A key that already led to a demand gets DEJA_TRAITEE instead (see
         :meth:`KeyClaims.record_final`).
         """
-        return self._claims.record_final(job, outcome, run_id=run_id)
+        with self._guard():
+            return self._claims.record_final(job, outcome, run_id=run_id)
 
     # ----- steps ----------------------------------------------------------------------
     def advance(
@@ -130,7 +159,7 @@ class Journal:
     ) -> None:
         """Commit a step (and the call whose answer led to it) before going on."""
         now = self._now()
-        with self._tx():
+        with self._guard(), self._tx():
             sets = ["state = ?", "updated_at = ?"]
             params: list[Any] = [state.value, now]
             if numero_demande is not None:
@@ -148,7 +177,7 @@ class Journal:
 
     def log_call(self, record_id: int, call: CallEntry) -> None:
         """Keep a call whose answer does not change the record's state."""
-        with self._tx():
+        with self._guard(), self._tx():
             self._rows.insert_call(record_id, call)
             self._conn.execute(
                 "UPDATE rows SET attempts = attempts + ?, updated_at = ? WHERE id = ?",
@@ -165,7 +194,7 @@ class Journal:
     ) -> RowOutcome:
         """Commit the final outcome; returns it with ``attempts`` = the record's total."""
         now = self._now()
-        with self._tx():
+        with self._guard(), self._tx():
             if call is not None:
                 self._rows.insert_call(record_id, call)
                 self._conn.execute(
@@ -179,12 +208,12 @@ class Journal:
 
     # ----- reading --------------------------------------------------------------------
     def get(self, record_id: int) -> JournalRecord:
-        with self._lock:
+        with self._guard(), self._lock:
             return self._rows.get(record_id)
 
     def history(self, key: str) -> list[JournalRecord]:
         """Every record of a key, oldest first."""
-        with self._lock:
+        with self._guard(), self._lock:
             rows = self._conn.execute(
                 f"{SELECT_ROWS} WHERE r.key = ? ORDER BY r.id", (key,)
             ).fetchall()
@@ -192,11 +221,11 @@ class Journal:
 
     def latest(self, key: str) -> JournalRecord | None:
         """The record that decides a key's fate (its last record that is not DEJA_TRAITEE)."""
-        with self._lock:
+        with self._guard(), self._lock:
             return self._rows.anchor(key)
 
     def calls(self, record_id: int) -> list[CallEntry]:
-        with self._lock:
+        with self._guard(), self._lock:
             rows = self._conn.execute(
                 "SELECT operation, started_at, finished_at, outcome, type_retour, code_retour,"
                 " messages_json, attempts FROM calls WHERE row_id = ? ORDER BY id",
@@ -213,7 +242,7 @@ class Journal:
         With ``include_unknown``, also A_VERIFIER records left by an unanswered
         CreerDemandeDIT (no NumeroDemande), for an operator's explicit --retry-unknown.
         """
-        with self._lock:
+        with self._guard(), self._lock:
             rows = self._conn.execute(
                 f"{SELECT_ROWS} WHERE (r.status IS NULL OR r.status != ?) AND r.id = ("
                 " SELECT MAX(id) FROM rows WHERE key = r.key AND"
@@ -236,7 +265,7 @@ class Journal:
         return result
 
     def all_records(self) -> Iterator[JournalRecord]:
-        with self._lock:
+        with self._guard(), self._lock:
             rows = self._conn.execute(f"{SELECT_ROWS} ORDER BY r.id").fetchall()
         return map(decode_record, rows)
 
@@ -246,3 +275,6 @@ class Journal:
 
     def _tx(self) -> Transaction:
         return Transaction(self._conn, self._lock)
+
+    def _guard(self) -> AbstractContextManager[None]:
+        return storage_guard(self.path)

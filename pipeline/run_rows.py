@@ -1,0 +1,223 @@
+"""The rows of a run: one file's rows through validation and execution, a chunk at a
+time (``RowStream``), the rows earlier runs left deferred (``DeferredRows``), and what
+they became (``FileSummary``). ``BatchRun`` (pipeline/run.py) hands them its files.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import structlog
+
+from pipeline.config import Settings
+from pipeline.execute import Executor, Job, idempotency_key
+from pipeline.progress import Progress
+from pipeline.read import InputFile
+from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status
+from pipeline.referential import Referential
+from pipeline.report import RunInfo, write_reports
+from pipeline.stopping import RunStop
+from pipeline.validate import FileValidator
+
+log = structlog.get_logger("dit_batch.run")
+
+LIMIT_DETAIL = "Non traitée : limite --limit atteinte ; le fichier reste dans input/"
+
+
+class RowRun(Protocol):
+    """What a row stream needs of its run (``BatchRun``)."""
+
+    settings: Settings
+    referential: Referential
+    max_lengths: dict[str, int]
+    chunk_rows: int
+    dry_run: bool
+    executor: Executor | None
+    remaining: int | None
+    clock: Callable[[], datetime]
+
+    progress: Progress | None
+    stop: RunStop
+
+    def take_one(self) -> None: ...
+
+    def advance(self, outcome: RowOutcome | None) -> None: ...
+
+    def run_info(self, name: str, sha256: str, started: datetime) -> RunInfo: ...
+
+    def output_failed(self, exc: OSError) -> str: ...
+
+
+@dataclass
+class FileSummary:
+    """What one input file (or one group of deferred rows) became."""
+
+    name: str
+    rows: int = 0
+    counts: Counter[Status] = field(default_factory=Counter)
+    output: Path | None = None
+    resubmission: Path | None = None
+    moved_to: Path | None = None
+    error: str = ""
+    deferred: int = 0  # rows REPORTEE because OMEGA was unavailable (not because of --limit)
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, outcomes: list[RowOutcome]) -> None:
+        self.counts.update(o.status for o in outcomes)
+        self.deferred += sum(
+            1 for o in outcomes if o.status is Status.REPORTEE and o.detail != LIMIT_DETAIL
+        )
+
+
+class RowStream:
+    """Validates one file's rows and hands the valid ones to the executor, a chunk at a
+    time; counts them in the file's summary and spends the run's ``--limit``."""
+
+    def __init__(self, run: RowRun, input_file: InputFile, summary: FileSummary) -> None:
+        self.run = run
+        self.input_file = input_file
+        self.summary = summary
+        self.complete = True  # False when --limit left rows of the file unprocessed
+        self.validator = FileValidator(
+            run.referential,
+            today=run.clock().date(),
+            version=run.settings.omega.version,
+            max_lengths=run.max_lengths,
+        )
+
+    def outcomes(self, row_iter: Iterator[RequestRow]) -> Iterator[tuple[RequestRow, RowOutcome]]:
+        """Validate and process the rows chunk by chunk, yielding them in input order.
+
+        Only one chunk of rows is in memory at a time (the report writer streams too),
+        so a 100,000-row file costs the same memory as a 1,000-row one.
+        """
+        validator = self.validator
+        chunk_rows = self.run.chunk_rows
+        chunk: list[RequestRow] = []
+        for row in row_iter:
+            row.findings.extend(validator.check(row))
+            chunk.append(row)
+            if len(chunk) >= chunk_rows:
+                yield from self._process_chunk(chunk)
+                chunk = []
+        if chunk:
+            yield from self._process_chunk(chunk)
+
+    def _process_chunk(self, rows: list[RequestRow]) -> Iterator[tuple[RequestRow, RowOutcome]]:
+        """One outcome per row of the chunk, in row order."""
+        run, executor = self.run, self.run.executor
+        now = run.clock().isoformat(timespec="seconds")
+        outcomes: list[RowOutcome | None] = [None] * len(rows)
+        jobs: list[tuple[int, Job]] = []
+        for i, row in enumerate(rows):
+            if row.has_errors:
+                errors = [f for f in row.findings if f.is_error]
+                if run.dry_run or executor is None:
+                    detail = "; ".join(f.describe() for f in errors)
+                    outcomes[i] = RowOutcome(
+                        Status.REJET_VALIDATION, processed_at=now, detail=detail
+                    )
+                else:
+                    outcomes[i] = executor.record_rejected(self._job(row), errors)
+                run.advance(outcomes[i])
+            elif run.remaining is not None and run.remaining <= 0:
+                outcomes[i] = RowOutcome(Status.REPORTEE, processed_at=now, detail=LIMIT_DETAIL)
+                self.complete = False
+                run.advance(outcomes[i])
+            elif run.dry_run or executor is None:
+                run.take_one()
+                outcomes[i] = RowOutcome(Status.VALIDE, processed_at=now)
+                run.advance(outcomes[i])
+            else:
+                run.take_one()
+                jobs.append((i, self._job(row)))
+        if jobs:
+            assert executor is not None
+            by_key = executor.run(job for _, job in jobs)
+            for i, job in jobs:
+                outcomes[i] = by_key[job.key]
+        done = [o for o in outcomes if o is not None]
+        self.summary.rows += len(done)
+        self.summary.count(done)
+        yield from zip(rows, done, strict=True)
+
+    def _job(self, row: RequestRow) -> Job:
+        input_file = self.input_file
+        values = self.validator.cleaned_values(row)
+        key = idempotency_key(values, input_file.sha256, row.line)
+        return Job(
+            key,
+            input_file.path.name,
+            input_file.sha256,
+            row.line,
+            values,
+            input_file.headers,
+            row.cells,
+        )
+
+
+class DeferredRows:
+    """The rows earlier runs left REPORTEE or unfinished, sent first, without their file;
+    one ``<stem>_reprise_resultats_<ts>.xlsx`` per source and header row."""
+
+    def __init__(self, run: RowRun) -> None:
+        self.batch = run
+
+    def run(self) -> list[FileSummary]:
+        executor = self.batch.executor
+        assert executor is not None
+        jobs = executor.deferred_jobs()
+        if not jobs:
+            return []
+        log.info("deferred_rows_resumed", rows=len(jobs))
+        # One workbook per source and header row: a job journaled with its file's header
+        # row and its own cells is reported in the business's columns; one journaled
+        # without them (older journal) under the canonical columns, with its cleaned values.
+        groups: dict[tuple[str, tuple[str, ...]], list[Job]] = {}
+        for job in jobs:
+            headers = job.headers if job.headers and job.cells else ()
+            groups.setdefault((job.source, headers), []).append(job)
+        summaries: list[FileSummary] = []
+        for (source, headers), group in sorted(groups.items()):
+            if self.batch.stop.is_set:
+                break  # the rows stay in the journal as they are, for the next run
+            summaries.append(self._group(source, headers, group))
+        return summaries
+
+    def _group(self, source: str, headers: tuple[str, ...], group: list[Job]) -> FileSummary:
+        executor = self.batch.executor
+        assert executor is not None
+        started = self.batch.clock()
+        if self.batch.progress is not None:
+            self.batch.progress.start_file(f"{source} (reprise)", len(group))
+        outcomes = executor.run(group)
+        if self.batch.progress is not None:
+            self.batch.progress.finish_file()
+        results: list[tuple[RequestRow, RowOutcome]] = []
+        for job in sorted(group, key=lambda j: (j.line, j.key)):
+            cells = job.cells
+            if not headers:
+                cells = tuple(job.values.get(c, "") for c in CANONICAL_FIELDS)
+            results.append((RequestRow(job.line, cells, job.values), outcomes[job.key]))
+        info = self.batch.run_info(f"{source} (reprise)", group[0].file_sha256, started)
+        summary = FileSummary(f"{source} (reprise des lignes reportées)", len(results))
+        summary.count([o for _, o in results])
+        try:
+            paths = write_reports(
+                self.batch.settings.paths.output_dir,
+                headers or CANONICAL_FIELDS,
+                results,
+                info,
+                stem=f"{Path(source).stem}_reprise",
+                now=self.batch.clock(),
+            )
+        except OSError as exc:
+            summary.error = self.batch.output_failed(exc)
+            return summary
+        summary.output, summary.resubmission = paths.results, paths.resubmission
+        return summary
