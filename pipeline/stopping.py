@@ -5,7 +5,8 @@ an output file that cannot be written, an OMEGA endpoint that answers like a wro
 or refuses who we are -- is told once to the run's :class:`RunStop`. From then on the
 executor hands out no new row, the dialogues send no new call (a CreerDemandeDIT whose
 ``create_sent`` step is already committed still goes out: it is the one call that must
-not be left ambiguous), calls in flight finish or time out within the grace
+not be left ambiguous; after a signal, an appointment dialogue already past its creation
+goes on to its end), calls in flight finish or time out within the grace
 (``[execution] stop_grace_s``), and the command line prints the cause once and exits
 with the cause's code. The first cause wins; later ones are logged only.
 
@@ -91,6 +92,14 @@ class RunStop:
     @property
     def cause(self) -> StopCause | None:
         return self._cause
+
+    @property
+    def halts_dialogues(self) -> bool:
+        """True when a demand's appointment dialogue must not go on either: a storage or
+        endpoint cause. After a signal, a dialogue already past its creation finishes
+        within the grace (the customer gets the slot; no demand is left waiting)."""
+        cause = self._cause
+        return cause is not None and cause.kind is not StopKind.INTERRUPTED
 
     def request(self, cause: StopCause) -> bool:
         """Stop the run for ``cause``; False (and nothing changed) if already stopped."""

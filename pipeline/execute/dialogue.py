@@ -99,7 +99,7 @@ class RowDialogue:
             )
         if record.state in (State.CREATED, State.SLOT):
             slots = Slots.from_json(record.dialogue, values)
-            if self.calls.halted:
+            if self.breaker.is_open or self.calls.stop.is_set:
                 # The demand exists: keep the record open for the next run, say so.
                 return self.calls.paused(record.numero_demande)
             return self.appointment.resume(record.id, record.numero_demande, slots)

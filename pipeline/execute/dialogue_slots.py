@@ -108,7 +108,7 @@ class Appointment:
         tried = st.tried if st.tried is not None else []
         st.offered, st.tried = offered, tried
         for _ in range(4 * self.max_slot_tries + 4):  # bounded whatever OMEGA answers
-            if self.calls.stop.is_set:
+            if self.calls.stop.halts_dialogues:
                 return self.calls.paused(numero)  # the record stays open for the next run
             if st.pending is None:
                 st.pending = self._next_step(st)
@@ -118,7 +118,7 @@ class Appointment:
             try:
                 answer, entry = self.calls.send(op, partial(self._rdv_call, numero, step))
             except FailedCall as failed:
-                if self.calls.stop.is_set and not isinstance(failed.error, UnknownOutcome):
+                if self.calls.stop.halts_dialogues and not isinstance(failed.error, UnknownOutcome):
                     # Not processed by OMEGA, and the run is stopping: the step is redone
                     # by the next run.
                     st.pending = None
