@@ -319,7 +319,7 @@ def print_summary(summary: RunSummary, out: TextIO, log_file: Path, code: ExitCo
 _EXIT_TEXT = {
     ExitCode.OK: "terminé",
     ExitCode.UNEXPECTED: "erreur inattendue, voir le journal d'exécution",
-    ExitCode.CONFIG: "erreur de configuration",
+    ExitCode.CONFIG: "erreur de configuration : corrigez le réglage indiqué puis relancez",
     ExitCode.RUN_IN_PROGRESS: "un passage était déjà en cours",
     ExitCode.SERVICE_UNAVAILABLE: (
         "OMEGA indisponible : des lignes sont reportées au prochain passage"

@@ -253,7 +253,7 @@ class BatchRun:
         elif not complete:
             why = "limite --limit" if self.stop.cause is None else self.stop.cause.short
             summary.notes.append(
-                f"Fichier laissé dans input/ ({why}) : les lignes restantes partiront au "
+                f"Fichier laissé dans input/ — {why} : les lignes restantes partiront au "
                 "prochain passage, celles déjà envoyées reviendront « DEJA_TRAITEE »."
             )
         log.info(

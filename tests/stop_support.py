@@ -80,6 +80,7 @@ def write_rows(path: Path, count: int, prefix: str = "STOP") -> list[str]:
             lines.append(f"{six};{six_cp};{ref};Z8;19;{day};M1;Client Test;0600000000")
         else:
             lines.append(f"{jj};{jj_cp};{ref};206;;{day};;Client Test;0600000000")
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     old = time.time() - 120
     os.utime(path, (old, old))
