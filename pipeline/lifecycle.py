@@ -6,6 +6,7 @@ target exists (``name-2.xlsx``, ``name-3.xlsx``...).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -154,3 +155,15 @@ def remove_stale_temporaries(directory: Path, pattern: re.Pattern[str]) -> list[
     if removed:
         log.info("stale_temporaries_removed", count=len(removed), folder=str(directory))
     return removed
+
+
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256 (hex), as the reader computes it; '' when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return ""
+    return digest.hexdigest()

@@ -146,7 +146,10 @@ class BatchRun:
                     on_outcome=self._on_outcome,
                     stop=self.stop,
                 )
-                summary.files.extend(DeferredRows(self).run())
+                # Deferred rows whose file is back in input/ are left to that file: each
+                # row is then reported once, in its file's workbook.
+                waiting = {lifecycle.file_sha256(p) for p in ready} - {""}
+                summary.files.extend(DeferredRows(self).run(skip_files=waiting))
             for path in ready:
                 if self.stop.is_set:
                     reason = f"{self.stop.cause.short if self.stop.cause else 'arrêt'} : "

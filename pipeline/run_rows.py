@@ -168,10 +168,11 @@ class DeferredRows:
     def __init__(self, run: RowRun) -> None:
         self.batch = run
 
-    def run(self) -> list[FileSummary]:
+    def run(self, *, skip_files: frozenset[str] | set[str] = frozenset()) -> list[FileSummary]:
+        """Send them, except those of the files (by SHA-256) this run reads anyway."""
         executor = self.batch.executor
         assert executor is not None
-        jobs = executor.deferred_jobs()
+        jobs = [j for j in executor.deferred_jobs() if j.file_sha256 not in skip_files]
         if not jobs:
             return []
         log.info("deferred_rows_resumed", rows=len(jobs))
