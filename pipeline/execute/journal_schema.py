@@ -138,7 +138,8 @@ def open_connection(path: Path, lock: threading.RLock) -> sqlite3.Connection:
         # than fail in the middle of the night's sending.
         check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
         if str(check).lower() != "ok":
-            raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
+            detail = " ".join(str(check).split())
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({detail})")
     except (sqlite3.Error, OSError) as exc:
         raise JournalError(f"Journal {path} inutilisable : {storage_cause(exc)}") from exc
     return conn
