@@ -219,7 +219,12 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         restore()
         progress.close()
     code = exit_code(summary)
-    print_summary(summary, out, log_file, code)
+    try:
+        print_summary(summary, out, log_file, code)
+        out.flush()
+    except OSError as exc:  # stdout on a full disk (cron redirecting to a log file)
+        _write_stderr(f"Résumé du passage non écrit ({exc}) ; code de sortie {int(code)}.\n")
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (until exit)
     log.info("run_finished", exit_code=int(code))
     if summary.abandoned:
         # Calls still in flight when the stop's grace ran out: their threads are left
@@ -291,6 +296,8 @@ def print_summary(summary: RunSummary, out: TextIO, log_file: Path, code: ExitCo
         print(f"\n• {f.name} : {f.rows} ligne(s){' — ' + counts if counts else ''}", file=out)
         if f.error:
             print(f"  Fichier illisible : {f.error}", file=out)
+        if f.problem:
+            print(f"  Problème : {f.problem}", file=out)
         if f.output is not None:
             print(f"  Résultats : {f.output}", file=out)
         if f.resubmission is not None:

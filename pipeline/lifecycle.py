@@ -119,7 +119,14 @@ def move_unique(path: Path, directory: Path) -> Path:
     target = unique_target(directory, path.name)
     # os.link + unlink would refuse to overwrite atomically, but fails across devices;
     # the existence check above plus shutil.move is enough for a single-run lock holder.
-    shutil.move(str(path), str(target))
+    try:
+        shutil.move(str(path), str(target))
+    except OSError:
+        # Across devices shutil.move copies then deletes: a copy cut short (disk full)
+        # is ours, the user's file is still where it was.
+        if path.exists() and target.exists():
+            target.unlink(missing_ok=True)
+        raise
     return target
 
 

@@ -226,7 +226,7 @@ class BatchRun:
                 finished=self.clock,
             )
         except OSError as exc:
-            summary.error = self.output_failed(exc)
+            summary.problem = self.output_failed(exc)
             return
         finally:
             if self.progress is not None:
@@ -239,8 +239,8 @@ class BatchRun:
             f.message for f in input_file.findings if f.line is None and not f.is_error
         )
         # Archived only once every row is final in the journal and the workbook is out:
-        # a stop (signal, storage, endpoint) during the file keeps it in input/.
-        complete = stream.complete and not self.stop.is_set
+        # a stop (signal, storage, endpoint) while its rows went through keeps it.
+        complete = stream.complete
         if not self.dry_run and complete:
             try:
                 summary.moved_to = lifecycle.archive(
@@ -286,7 +286,7 @@ class BatchRun:
                     now=self.clock(),
                 )
             except OSError as exc:
-                summary.error += " ; " + self.output_failed(exc)
+                summary.problem = self.output_failed(exc)
                 return
         if not self.dry_run:
             summary.moved_to = lifecycle.reject(path, self.settings.paths.input_dir)

@@ -63,7 +63,8 @@ class FileSummary:
     output: Path | None = None
     resubmission: Path | None = None
     moved_to: Path | None = None
-    error: str = ""
+    error: str = ""  # why the file could not be read
+    problem: str = ""  # why its workbook or its archiving failed (the run stopped)
     deferred: int = 0  # rows REPORTEE because OMEGA was unavailable (not because of --limit)
     notes: list[str] = field(default_factory=list)
 
@@ -82,7 +83,8 @@ class RowStream:
         self.run = run
         self.input_file = input_file
         self.summary = summary
-        self.complete = True  # False when --limit left rows of the file unprocessed
+        # False when rows of the file are not final in the journal: --limit, or a stop.
+        self.complete = True
         self.validator = FileValidator(
             run.referential,
             today=run.clock().date(),
@@ -141,6 +143,10 @@ class RowStream:
             by_key = executor.run(job for _, job in jobs)
             for i, job in jobs:
                 outcomes[i] = by_key[job.key]
+        if run.stop.is_set:
+            # Stopped while this chunk was processed: some of its rows (or the next
+            # chunks') are not final in the journal, the file stays in input/.
+            self.complete = False
         done = [o for o in outcomes if o is not None]
         self.summary.rows += len(done)
         self.summary.count(done)
@@ -218,7 +224,7 @@ class DeferredRows:
                 now=self.batch.clock(),
             )
         except OSError as exc:
-            summary.error = self.batch.output_failed(exc)
+            summary.problem = self.batch.output_failed(exc)
             return summary
         summary.output, summary.resubmission = paths.results, paths.resubmission
         return summary

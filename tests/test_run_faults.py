@@ -34,7 +34,7 @@ def _assert_stopped_once(root: Path, setting: str) -> str:
     [stop_line] = [line for line in proc.stdout.splitlines() if "PASSAGE ARRÊTÉ" in line]
     assert f"Vérifiez le réglage {setting}" in stop_line, stop_line
     assert (root / "input" / "nuit.csv").exists()  # kept for the next run
-    [book] = sorted((root / "output").glob("nuit_resultats_*.xlsx"))
+    book = max((root / "output").glob("nuit_resultats_*.xlsx"), key=lambda p: p.stat().st_mtime)
     _, rows = read_sheet(book)
     assert len(rows) == ROWS and {r["Statut"] for r in rows} == {"REPORTEE"}
     return stop_line

@@ -70,7 +70,9 @@ def _interrupt_then_rerun(tmp_path: Path, signum: signal.Signals) -> None:
         final = by_reference(base_url)
         assert {r: final[r] for r in refs} == dict.fromkeys(refs, 1)  # every row once, no duplicate
         assert not (tmp_path / "input" / "nuit.csv").exists()  # archived once all are final
-        books = sorted((tmp_path / "output").glob("nuit_resultats_*.xlsx"))
+        books = sorted(
+            (tmp_path / "output").glob("nuit_resultats_*.xlsx"), key=lambda p: p.stat().st_mtime
+        )
         _, again = read_sheet(books[-1])
         for row in again:
             ref = row["ReferenceDemande"]

@@ -78,7 +78,7 @@ def _rerun_finishes_each_row_once(
     sent = by_reference(base_url)
     assert {r: sent[r] for r in refs} == dict.fromkeys(refs, 1)  # every row, no duplicate
     assert not (root / "input" / "nuit.csv").exists()  # archived: all rows final
-    books = sorted((output or root / "output").glob("*_resultats_*.xlsx"))
+    books = sorted((output or root / "output").glob("*_resultats_*.xlsx"), key=os.path.getmtime)
     _, rows = read_sheet(books[-1])
     assert sorted(str(r["ReferenceDemande"]) for r in rows) == refs  # each row reported once
     assert not [b for b in books if "reprise" in b.name]

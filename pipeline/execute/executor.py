@@ -99,7 +99,11 @@ class Executor:
             processed_at=self._now(),
             detail="; ".join(f.describe() for f in errors),
         )
-        final = self.journal.record_final(job, outcome, run_id=self.run_id)
+        try:
+            final = self.journal.record_final(job, outcome, run_id=self.run_id)
+        except JournalError as exc:  # reported as it is; its file stays in input/
+            self._journal_failed(job, exc)
+            final = outcome
         self._log_outcome(job, final)
         return final
 
@@ -185,7 +189,12 @@ class Executor:
     def deferred_jobs(self) -> list[Job]:
         """Rows that earlier runs left REPORTEE or unfinished, to send without their file
         (with ``retry_unknown``, also the A_VERIFIER left by an unanswered creation)."""
-        return [r.job() for r in self.journal.open_records(include_unknown=self.retry_unknown)]
+        try:
+            records = self.journal.open_records(include_unknown=self.retry_unknown)
+        except JournalError as exc:
+            self._journal_failed(None, exc)
+            return []
+        return [r.job() for r in records]
 
     def acquire(self, operation: str) -> None:
         """Block until the global rate limit allows one more call (the clients' before_call)."""
@@ -236,7 +245,7 @@ class Executor:
                 "prochain passage ; voir le journal d'exécution",
             )
 
-    def _journal_failed(self, job: Job, exc: JournalError) -> RowOutcome:
+    def _journal_failed(self, job: Job | None, exc: JournalError) -> RowOutcome:
         """A step could not be committed: nothing more is sent by anyone; the row stays
         in the journal as it was and is taken up by the next run."""
         if self.stop.request(StopCause(StopKind.STORAGE, str(exc), EXIT_STORAGE)):
