@@ -9,6 +9,8 @@ fixed the next run sends every row exactly once.
 from __future__ import annotations
 
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,49 @@ def test_identity_refusals_stop_the_run_naming_the_setting(
     config.write_text(text.replace(change[0], change[1], 1), encoding="utf-8")
     line = _assert_stopped_once(tmp_path, setting if setting.startswith("[") else "[omega]")
     assert setting in line and message in line
+
+
+class _NotOmega(BaseHTTPRequestHandler):
+    """A web server that is not OMEGA: a portal page, a refused method or login."""
+
+    status = 200
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b"<!DOCTYPE html><html><body>Portail</body></html>"
+        self.send_response(self.status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("status", "setting", "shown"),
+    [
+        (200, "[omega] url", "text/html"),
+        (405, "[omega] url", "HTTP 405"),
+        (401, "le certificat client", "HTTP 401"),
+        (403, "le certificat client", "HTTP 403"),
+    ],
+)
+def test_a_web_server_that_is_not_omega_stops_the_run(
+    tmp_path: Path, status: int, setting: str, shown: str
+) -> None:
+    """An HTML page, a refused method or a refused login where OMEGA's SOAP service was
+    expected: exit 2 naming the setting, rows REPORTEE, the file kept."""
+    handler = type("Handler", (_NotOmega,), {"status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        write_rows(tmp_path / "input" / "nuit.csv", ROWS)
+        write_settings(tmp_path, url=f"http://127.0.0.1:{server.server_port}/omega")
+        line = _assert_stopped_once(tmp_path, setting)
+        assert shown in line
+    finally:
+        server.shutdown()
+        server.server_close()
