@@ -13,8 +13,9 @@ with the cause's code. The first cause wins; later ones are logged only.
 A second signal is a *hard* stop: the process exits at once. The journal stays
 consistent because every step is one SQLite transaction; the creations whose
 ``create_sent`` step is committed but whose request has not left the process yet
-(waiting for the rate limit) are put back to ``verified`` first (:meth:`unsent_creations`),
-so that they are never taken for an unanswered creation (``A_VERIFIER``).
+(waiting for the rate limit) are taken back and put back to ``verified`` first
+(:meth:`take_back_unsent`), so that they are never taken for an unanswered creation
+(``A_VERIFIER``); the same happens when the grace runs out with calls in flight.
 
 :func:`storage_cause` turns an ``OSError`` or SQLite error into the French words an
 operator acts on ("disque plein", "droits insuffisants", "journal verrouillé par un
@@ -84,6 +85,8 @@ class RunStop:
         self._cause: StopCause | None = None
         self._requested_at = 0.0
         self._unsent: dict[int, int] = {}  # thread id -> record id of a creation not sent yet
+        self._withdrawn: set[int] = set()  # threads whose creation was taken back
+        self._expired = False  # the grace is over: nothing at all is sent any more
 
     @property
     def is_set(self) -> bool:
@@ -99,7 +102,11 @@ class RunStop:
         endpoint cause. After a signal, a dialogue already past its creation finishes
         within the grace (the customer gets the slot; no demand is left waiting)."""
         cause = self._cause
-        return cause is not None and cause.kind is not StopKind.INTERRUPTED
+        return self._expired or (cause is not None and cause.kind is not StopKind.INTERRUPTED)
+
+    def expire(self) -> None:
+        """The grace is over: the threads still running send nothing more."""
+        self._expired = True
 
     def request(self, cause: StopCause) -> bool:
         """Stop the run for ``cause``; False (and nothing changed) if already stopped."""
@@ -126,14 +133,24 @@ class RunStop:
         with self._lock:
             self._unsent[threading.get_ident()] = record_id
 
-    def creation_leaving(self) -> None:
-        """The calling thread's CreerDemandeDIT is about to be written to the socket."""
+    def creation_leaving(self) -> bool:
+        """The calling thread's CreerDemandeDIT is about to be written to the socket;
+        False when it was taken back (:meth:`take_back_unsent`): it must not go out."""
+        ident = threading.get_ident()
         with self._lock:
-            self._unsent.pop(threading.get_ident(), None)
+            self._unsent.pop(ident, None)
+            if ident in self._withdrawn:
+                self._withdrawn.discard(ident)
+                return False
+            return True
 
-    def unsent_creations(self) -> list[int]:
+    def take_back_unsent(self) -> list[int]:
+        """The record ids of the creations committed but not sent; from now on their
+        threads will not send them (``creation_leaving`` says False)."""
         with self._lock:
-            return list(self._unsent.values())
+            self._withdrawn.update(self._unsent)
+            taken, self._unsent = list(self._unsent.values()), {}
+            return taken
 
 
 def install_signal_handlers(

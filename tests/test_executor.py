@@ -22,7 +22,7 @@ from execution_support import (
 )
 
 from pipeline.execute.client import CallRecord
-from pipeline.execute.executor import Executor, build_limiter
+from pipeline.execute.executor import CreationTakenBack, Executor, build_limiter
 from pipeline.execute.journal import CallEntry, Job, Journal, State
 from pipeline.records import Finding, RowOutcome, Severity, Status
 from pipeline.simulator import FaultKind
@@ -191,8 +191,10 @@ def test_hard_stop_puts_back_creations_committed_but_not_sent(h: Harness) -> Non
         stop.creation_committed(claim.record.id)
         assert executor.hard_stop() == 1
         assert journal.get(claim.record.id).state is State.VERIFIED
-        stop.creation_leaving()
         assert executor.hard_stop() == 0
+        with pytest.raises(CreationTakenBack):  # its thread, leaving the rate gate
+            executor.acquire(CREATE)
+        executor.acquire(CREATE)  # a later creation of that thread goes out
 
 
 # ----- returning keys ----------------------------------------------------------------------

@@ -51,6 +51,10 @@ __all__ = ["CircuitBreaker", "Executor", "Job", "RateGate", "build_limiter", "id
 log = structlog.get_logger("dit_batch.executor")
 
 
+class CreationTakenBack(Exception):
+    """A creation withdrawn by a hard stop before its request was written."""
+
+
 class Executor:
     """Sends jobs through the dialogue; see the module docstring."""
 
@@ -104,7 +108,7 @@ class Executor:
         except JournalError as exc:  # reported as it is; its file stays in input/
             self._journal_failed(job, exc)
             final = outcome
-        self._log_outcome(job, final)
+        log_outcome(job, final)
         return final
 
     def run(self, jobs: Iterable[Job]) -> dict[str, RowOutcome]:
@@ -151,7 +155,7 @@ class Executor:
         """Before exiting at once: creations committed but not sent go back to
         ``verified`` (never taken for unanswered ones); returns how many."""
         try:
-            return self.journal.unsend_creations(self.stop.unsent_creations())
+            return self.journal.unsend_creations(self.stop.take_back_unsent())
         except JournalError:
             return 0
 
@@ -173,18 +177,17 @@ class Executor:
     ) -> None:
         """The grace is over: report the rows still in flight from their journal state."""
         self.abandoned = True
+        self.stop.expire()
         self.hard_stop()
         log.warning("stop_grace_expired", rows_in_flight=len(in_flight))
         for future, job in list(in_flight.items()):
             in_flight.pop(future)
-            self._collect(job, self._in_flight_outcome(job), results)
-
-    def _in_flight_outcome(self, job: Job) -> RowOutcome:
-        try:
-            record = self.journal.latest(job.key)
-        except JournalError:
-            record = None
-        return in_flight_at_deadline(record, self.stop.grace_s, self._now())
+            try:
+                record = self.journal.latest(job.key)
+            except JournalError:
+                record = None
+            outcome = in_flight_at_deadline(record, self.stop.grace_s, self._now())
+            self._collect(job, outcome, results)
 
     def deferred_jobs(self) -> list[Job]:
         """Rows that earlier runs left REPORTEE or unfinished, to send without their file
@@ -199,8 +202,10 @@ class Executor:
     def acquire(self, operation: str) -> None:
         """Block until the global rate limit allows one more call (the clients' before_call)."""
         self.gate(operation)
-        if operation == "CreerDemandeDIT":
-            self.stop.creation_leaving()
+        if operation == "CreerDemandeDIT" and not self.stop.creation_leaving():
+            # Taken back by a hard stop while waiting here: journaled ``verified``
+            # again, it must not go out (the exception reaches no journal step).
+            raise CreationTakenBack("CreerDemandeDIT reprise par l'arrêt, non envoyée")
 
     def close(self) -> None:
         self._close_clients()
@@ -236,6 +241,8 @@ class Executor:
             return dialogue.run(claim.record)
         except JournalError as exc:
             return self._journal_failed(job, exc)
+        except CreationTakenBack:  # journaled ``verified`` again by the stop
+            return self.not_started(job)
         except Exception as exc:  # one broken row must not stop the others
             log.exception("row_failed", idempotency_key=job.key, source=job.source, line=job.line)
             return RowOutcome(
@@ -254,7 +261,7 @@ class Executor:
 
     def _collect(self, job: Job, outcome: RowOutcome, results: dict[str, RowOutcome]) -> None:
         results.setdefault(job.key, outcome)
-        self._log_outcome(job, outcome)
+        log_outcome(job, outcome)
         if self.on_outcome is not None:
             self.on_outcome(job, outcome)
 
@@ -294,15 +301,15 @@ class Executor:
     def _now(self) -> str:
         return self.clock().isoformat(timespec="seconds")
 
-    @staticmethod
-    def _log_outcome(job: Job, outcome: RowOutcome) -> None:
-        log.info(
-            "row_outcome",
-            idempotency_key=job.key,
-            source=job.source,
-            line=job.line,
-            status=outcome.status.value,
-            code_retour=outcome.code_retour,
-            numero_demande=outcome.numero_demande,
-            attempts=outcome.attempts,
-        )
+
+def log_outcome(job: Job, outcome: RowOutcome) -> None:
+    log.info(
+        "row_outcome",
+        idempotency_key=job.key,
+        source=job.source,
+        line=job.line,
+        status=outcome.status.value,
+        code_retour=outcome.code_retour,
+        numero_demande=outcome.numero_demande,
+        attempts=outcome.attempts,
+    )
