@@ -224,3 +224,32 @@ def test_temporary_workbooks_of_a_killed_run_are_removed_and_nothing_else(
     assert not stale.exists() and all(p.exists() for p in kept)
     assert (tmp_path / "input" / ".dit-batch-0123456789ab.xlsx.tmp").exists()
     assert "Fichiers temporaires d'un passage interrompu supprimés : 1" in proc.stdout
+
+
+@pytest.mark.timeout(240)
+def test_read_only_output_folder_stops_the_run_before_the_file_moves(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """An output folder that refuses writing (read-only file system: its logs/ folder
+    cannot even be created): the workbook fails before the first row, so nothing is
+    sent; exit 7 naming the folder, the run log's absence said, no traceback, the file
+    kept; writable again, the rerun sends and reports every row once."""
+    with simulator_process() as base_url:
+        refs = write_rows(tmp_path / "input" / "nuit.csv", 12)
+        config = write_settings(tmp_path, url=base_url)
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace('"output"', f'"{small_disk}"'), encoding="utf-8")
+        subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+
+        proc = run_batch(config)
+        out = _clean(proc)
+        assert proc.returncode == 7, out
+        line = _stop_line(proc)
+        assert f"Dossier de sortie {small_disk}" in line and "lecture seule" in line
+        assert out.count("ne peut pas être créé") == 2  # on stderr, and in the summary
+        assert (tmp_path / "input" / "nuit.csv").exists()
+        assert by_reference(base_url) == {}
+
+        subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+        rows = _rerun_finishes_each_row_once(tmp_path, base_url, refs, small_disk)
+        assert {r["Statut"] for r in rows} <= {"RDV_PROGRAMME", "DATE_DEMANDEE"}
