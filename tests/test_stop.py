@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -101,17 +102,29 @@ def test_second_signal_stops_at_once_and_leaves_no_creation_to_check_wrongly(
     """A second SIGTERM exits at once (code 8, no summary); the journal is consistent: the
     rerun finishes every row, no demand twice, and a row is A_VERIFIER only when OMEGA
     really received its creation."""
-    with simulator_process("--latency-ms", "150") as base_url:
+    with simulator_process("--latency-ms", "400") as base_url:
         config = _settings(tmp_path, base_url)
-        refs = write_rows(tmp_path / "input" / "nuit.csv", ROWS)
+        refs = write_rows(tmp_path / "input" / "nuit.csv", 24)
         batch = start_batch(config)
+        assert batch.stderr is not None
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(batch.stderr or ()), daemon=True)
+        reader.start()
         wait_for_demands(base_url, 4)
         batch.send_signal(signal.SIGTERM)
-        time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while not any("Un second signal" in line for line in lines):  # first one handled
+            assert time.monotonic() < deadline and batch.poll() is None
+            time.sleep(0.005)
+        # The calls in flight (400 ms each) are still running: this one cuts them short.
         batch.send_signal(signal.SIGTERM)
-        out, err = batch.communicate(timeout=60)
+        out = batch.stdout.read() if batch.stdout is not None else ""
+        batch.wait(timeout=60)
+        reader.join(timeout=10)
+        err = "".join(lines)
         assert batch.returncode == 8, out + err
         assert "arrêt immédiat" in err and "Traceback" not in out + err
+        assert "PASSAGE ARRÊTÉ" not in out  # no summary: it stopped at once
 
         rerun = start_batch(config)
         out2, err2 = rerun.communicate(timeout=120)
