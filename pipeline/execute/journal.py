@@ -102,11 +102,16 @@ class Journal:
     def unsend_creations(self, record_ids: Iterable[int], *, timeout_s: float = 2.0) -> int:
         """Put records left in ``create_sent`` whose request never left the process back
         to ``verified`` (a hard stop); returns how many. Gives up, changing nothing,
-        when the journal is not free within ``timeout_s``."""
+        when the journal is not free within ``timeout_s`` (or is in the middle of a
+        transaction of the calling thread, which the signal interrupted)."""
         ids = list(record_ids)
         if not ids or not self._lock.acquire(timeout=timeout_s):
             return 0
         try:
+            if self._conn.in_transaction:
+                # The signal interrupted this very thread inside a transaction that will
+                # never commit: a change made in it would be lost with it.
+                return 0
             with self._guard(), self._tx():
                 marks = ", ".join("?" for _ in ids)
                 cursor = self._conn.execute(
