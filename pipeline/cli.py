@@ -154,6 +154,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     try:
         with run_lock(lock_path):
             return _run(settings, args, out)
+    except KeyboardInterrupt:  # Ctrl-C before the run's own handlers were installed
+        print("Arrêt demandé avant le début du passage : rien n'a été envoyé.", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     except RunInProgress:
         print(
             f"Un passage est déjà en cours (verrou {lock_path}) : "
