@@ -183,9 +183,11 @@ class BatchRun:
             f"Dossier de sortie {self.settings.paths.output_dir}, classeur de résultats non écrit",
             exc,
         )
+        log.warning("workbook_not_written", error=message)
         return (
-            f"{message}. Les lignes restent dans le journal : leurs résultats seront "
-            "donnés au prochain passage (fichier laissé dans input/)."
+            "classeur de résultats non écrit (voir « PASSAGE ARRÊTÉ ») : les lignes restent "
+            "dans le journal, leurs résultats seront donnés au prochain passage ; fichier "
+            "laissé dans input/."
         )
 
     # ----- one file ---------------------------------------------------------------
@@ -247,11 +249,12 @@ class BatchRun:
                     path, self.settings.paths.archive_dir, self.clock()
                 )
             except OSError as exc:
-                summary.error = (
-                    self.storage_failed(
-                        f"Archivage de {path.name} dans {self.settings.paths.archive_dir}", exc
-                    )
-                    + " : fichier laissé dans input/."
+                self.storage_failed(
+                    f"Archivage de {path.name} dans {self.settings.paths.archive_dir}", exc
+                )
+                summary.problem = (
+                    "archivage impossible (voir « PASSAGE ARRÊTÉ ») : fichier laissé dans "
+                    "input/, ses lignes sont terminées."
                 )
         elif not complete:
             why = "limite --limit" if self.stop.cause is None else self.stop.cause.short

@@ -258,3 +258,26 @@ def test_read_only_output_folder_stops_the_run_before_the_file_moves(
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
         rows = _rerun_finishes_each_row_once(tmp_path, base_url, refs, small_disk)
         assert {r["Statut"] for r in rows} <= {"RDV_PROGRAMME", "DATE_DEMANDEE"}
+
+
+@pytest.mark.timeout(240)
+def test_archive_that_cannot_be_written_keeps_the_file_and_stops_the_run(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The archive folder refuses writing: the rows are done and reported, the file stays
+    in input/ (never half-moved), exit 7 naming the archive folder."""
+    with simulator_process() as base_url:
+        write_rows(tmp_path / "input" / "nuit.csv", 6)
+        config = write_settings(tmp_path, url=base_url)
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace('"archive"', f'"{small_disk}"'), encoding="utf-8")
+        subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+        proc = run_batch(config)
+        out = _clean(proc)
+        assert proc.returncode == 7, out
+        line = _stop_line(proc)
+        assert f"Archivage de nuit.csv dans {small_disk}" in line and "lecture seule" in line
+        assert "Problème : archivage impossible" in proc.stdout
+        assert (tmp_path / "input" / "nuit.csv").exists() and not list(small_disk.iterdir())
+        [book] = (tmp_path / "output").glob("nuit_resultats_*.xlsx")
+        assert {r["Statut"] for r in read_sheet(book)[1]} <= {"RDV_PROGRAMME", "DATE_DEMANDEE"}
