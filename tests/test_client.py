@@ -542,6 +542,7 @@ def test_retry_budget_bounds_the_total_back_off(harness: Harness) -> None:
         ("VerifierRecevabiliteDIT", 504, TransientError, True),
         ("DemanderPrecSuiv", 404, RunLevelFault, False),
         ("CreerDemandeDIT", 405, RunLevelFault, False),
+        ("CreerDemandeDIT", 501, RunLevelFault, False),  # a web server without POST
         ("CreerDemandeDIT", 401, RunLevelFault, False),
         ("VerifierRecevabiliteDIT", 403, RunLevelFault, False),
         ("VerifierRecevabiliteDIT", 400, TransientError, False),

@@ -231,7 +231,7 @@ def _http(
     status = http_status or getattr(error, "status_code", None) or None
     label = f"HTTP {status}" if status else "réponse illisible"
     # Not OMEGA's service at all: nothing was processed, every row would get the same.
-    if status in (404, 405) or (
+    if status in (404, 405, 501) or (
         safe
         and (status is None or 200 <= status < 300)
         and content_type
