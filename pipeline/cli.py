@@ -2,20 +2,29 @@
 
 Exit codes (documented in the README):
 0 every row ended done or with a business outcome; 1 unexpected failure;
-2 configuration or command-line error; 3 a run is already in progress;
-4 OMEGA unavailable, rows deferred to the next run; 5 rows left to check (A_VERIFIER);
-6 rows failed on a technical error before their demand existed (ERREUR_TECHNIQUE).
+2 configuration or command-line error, or OMEGA's endpoint answering like a wrong URL,
+refusing authentication or the supplier's identity (run stopped); 3 a run is already in
+progress; 4 OMEGA unavailable, rows deferred to the next run; 5 rows left to check
+(A_VERIFIER); 6 rows failed on a technical error before their demand existed
+(ERREUR_TECHNIQUE); 7 storage: the journal or the output folder could not be written or
+read (disk full, rights, lock, damaged journal), sending stopped; 8 stopped by SIGTERM /
+SIGINT.
+
+Signals: the first SIGTERM or SIGINT stops the run gracefully (see pipeline/stopping.py);
+a second one exits at once, code 8, the journal consistent.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from enum import IntEnum
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -24,24 +33,14 @@ import structlog
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.execute import JournalError
 from pipeline.lifecycle import RunInProgress, run_lock
-from pipeline.logs import configure_logging
+from pipeline.logs import configure_logging, log_file_path
 from pipeline.progress import Progress
-from pipeline.records import Status
 from pipeline.referential import ReferentialError, load_referential
-from pipeline.reprise import TrackingSummary
-from pipeline.run import BatchRun, RunSummary
+from pipeline.run import BatchRun
+from pipeline.stopping import RunStop, StopCause, install_signal_handlers
+from pipeline.summary import RETRY_UNKNOWN_NOTICE, ExitCode, exit_code, print_summary
 
 log = structlog.get_logger("dit_batch.cli")
-
-
-class ExitCode(IntEnum):
-    OK = 0
-    UNEXPECTED = 1
-    CONFIG = 2
-    RUN_IN_PROGRESS = 3
-    SERVICE_UNAVAILABLE = 4
-    TO_CHECK = 5
-    TECHNICAL_ERRORS = 6
 
 
 # argparse's own messages, in French (it ships no French catalogue).
@@ -147,6 +146,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     try:
         with run_lock(lock_path):
             return _run(settings, args, out)
+    except KeyboardInterrupt:  # Ctrl-C before the run's own handlers were installed
+        print("Arrêt demandé avant le début du passage : rien n'a été envoyé.", file=sys.stderr)
+        return ExitCode.INTERRUPTED
     except RunInProgress:
         print(
             f"Un passage est déjà en cours (verrou {lock_path}) : "
@@ -181,9 +183,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     started = datetime.now()
-    log_dir = settings.paths.output_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_file = log_dir / f"run-{started:%Y%m%d-%H%M%S}.jsonl"
+    log_file = log_file_path(settings.paths.output_dir / "logs", started)
     configure_logging(log_file=log_file, verbosity=args.verbose - args.quiet)
     progress = Progress()
     log.info(
@@ -193,17 +193,23 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         endpoint=settings.omega.url,
         version=settings.omega.version,
     )
+    stop = RunStop(grace_s=settings.execution.stop_grace_s)
+    batch = BatchRun(
+        settings,
+        dry_run=args.dry_run,
+        limit=args.limit,
+        progress=progress,
+        stop=stop,
+    )
+    restore = install_signal_handlers(
+        stop, on_first=_stop_requested, on_second=lambda signum: _hard_stop(batch, signum)
+    )
     try:
-        summary = BatchRun(
-            settings,
-            dry_run=args.dry_run,
-            limit=args.limit,
-            progress=progress,
-        ).execute()
+        summary = batch.execute()
     except JournalError as exc:
         log.error("journal_unusable", error=str(exc))
-        print(f"Erreur : {exc}", file=sys.stderr)
-        return ExitCode.CONFIG
+        print(f"Erreur : {exc}. Rien n'a été envoyé.", file=sys.stderr)
+        return ExitCode.STORAGE
     except ConfigError as exc:  # e.g. the built-in simulator's PCE file
         log.error("configuration_error", error=str(exc))
         print(f"Erreur de configuration : {exc}", file=sys.stderr)
@@ -218,122 +224,54 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         )
         return ExitCode.UNEXPECTED
     finally:
+        restore()
         progress.close()
     code = exit_code(summary)
-    print_summary(summary, out, log_file, code)
+    try:
+        print_summary(summary, out, log_file, code)
+        out.flush()
+    except OSError as exc:  # stdout on a full disk (cron redirecting to a log file)
+        _write_stderr(f"Résumé du passage non écrit ({exc}) ; code de sortie {int(code)}.\n")
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (until exit)
     log.info("run_finished", exit_code=int(code))
+    if summary.abandoned:
+        # Calls still in flight when the stop's grace ran out: their threads are left
+        # behind; the journal holds what they committed, the next run takes it up.
+        _exit_now(int(code))
     return code
 
 
-def exit_code(summary: RunSummary) -> ExitCode:
-    """The most urgent condition wins: unexpected > to check > technical errors > deferred."""
-    if summary.unexpected_errors:
-        return ExitCode.UNEXPECTED
-    if summary.to_check:
-        return ExitCode.TO_CHECK
-    if summary.total(Status.ERREUR_TECHNIQUE):
-        return ExitCode.TECHNICAL_ERRORS
-    if any(f.deferred for f in summary.files):
-        return ExitCode.SERVICE_UNAVAILABLE
-    return ExitCode.OK
+def _stop_requested(cause: StopCause) -> None:
+    """First SIGTERM/SIGINT (in the main thread, between two bytecodes)."""
+    _write_stderr(f"{cause.message} Un second signal arrête immédiatement.\n")
+    log.warning("stop_requested", cause=cause.kind.value)
 
 
-def print_summary(summary: RunSummary, out: TextIO, log_file: Path, code: ExitCode) -> None:
-    mode = (
-        "SIMULATION (--dry-run) : rien n'a été envoyé"
-        if summary.dry_run
-        else (f"service : {summary.endpoint}")
+def _hard_stop(batch: BatchRun, signum: int) -> None:
+    """Second signal: put back the creations not sent, then exit at once."""
+    unsent = batch.hard_stop()
+    _write_stderr(
+        "Second signal : arrêt immédiat. Le journal est cohérent ; relancez pour terminer "
+        "les lignes en cours (une demande envoyée sans réponse sera « A_VERIFIER »).\n"
     )
-    print(f"dit-batch — passage du {summary.started_at:%d/%m/%Y %H:%M:%S} — {mode}", file=out)
-    if not summary.files:
-        print("Aucun fichier à traiter dans le dossier d'entrée.", file=out)
-    for f in summary.files:
-        counts = ", ".join(f"{s.value} {n}" for s, n in sorted(f.counts.items()) if n)
-        print(f"\n• {f.name} : {f.rows} ligne(s){' — ' + counts if counts else ''}", file=out)
-        if f.error:
-            print(f"  Fichier illisible : {f.error}", file=out)
-        if f.output is not None:
-            print(f"  Résultats : {f.output}", file=out)
-        if f.resubmission is not None:
-            print(f"  À corriger et redéposer : {f.resubmission}", file=out)
-        if f.moved_to is not None:
-            print(f"  Fichier déplacé vers : {f.moved_to}", file=out)
-        for note in f.notes:
-            print(f"  {note}", file=out)
-    if summary.tracking is not None:
-        print_tracking(summary.tracking, out)
-    for name, reason in summary.left_for_later:
-        print(f"\n• {name} : laissé pour le prochain passage ({reason})", file=out)
-    print(f"\nJournal d'exécution : {log_file}", file=out)
-    print(f"Code de sortie : {int(code)} — {_EXIT_TEXT[code]}", file=out)
+    log.warning("hard_stop", signal=signum, creations_put_back=unsent)
+    _exit_now(ExitCode.INTERRUPTED)
 
 
-RETRY_UNKNOWN_NOTICE = (
-    "Attention : --retry-unknown n'a plus d'effet. Chaque passage rapproche les lignes "
-    "A_VERIFIER de l'export du suivi des demandes OMEGA déposé dans input/suivi/ : "
-    "seules les demandes que le suivi prouve absentes sont renvoyées, jamais à l'aveugle."
-)
+def _write_stderr(text: str) -> None:
+    """Straight to the file descriptor: safe inside a signal handler."""
+    with contextlib.suppress(OSError):
+        os.write(2, text.encode("utf-8", "replace"))
 
 
-def print_tracking(t: TrackingSummary, out: TextIO) -> None:
-    """The demand tracking's part of the summary (nothing when there was nothing to do)."""
-    settled = sum(t.settled.values())
-    if (
-        not (t.exports or settled or t.resent or t.resumed or t.waiting or t.unmatchable)
-        and not t.left_for_later
-    ):
-        return
-    print(f"\n• Suivi des demandes ({t.folder}) :", file=out)
-    for name, moved, book in t.exports:
-        where = f" → {moved}" if moved is not None else ""
-        print(f"  Export {name}{where}", file=out)
-        if book is not None:
-            print(f"  Anomalies de l'export : {book}", file=out)
-    for message in t.findings:
-        print(f"  {message}", file=out)
-    for name, reason in t.left_for_later:
-        print(f"  Export {name} : laissé pour le prochain passage ({reason})", file=out)
-    if settled:
-        counts = ", ".join(f"{s.value} {n}" for s, n in sorted(t.settled.items()) if n)
-        print(f"  {settled} ligne(s) réglée(s) d'après le suivi — {counts}", file=out)
-    if t.resent:
-        print(f"  {t.resent} ligne(s) absente(s) du suivi : envoyée(s) à nouveau", file=out)
-    if t.resumed:
-        print(
-            f"  {t.resumed} demande(s) en attente de RDV : prise de rendez-vous reprise",
-            file=out,
-        )
-    if t.waiting and t.needed_from is not None:
-        print(
-            f"  {t.waiting} ligne(s) A_VERIFIER attendent un export du suivi : déposez dans "
-            f"{t.folder} un export complet du suivi des demandes OMEGA extrait après le "
-            f"{t.needed_from:%d/%m/%Y à %H:%M:%S}, avec la date et l'heure de l'extraction "
-            "dans le nom du fichier (par exemple "
-            f"suivi_demandes_{t.needed_from:%Y%m%d-%H%M%S}.csv)",
-            file=out,
-        )
-    if t.unmatchable:
-        print(
-            f"  {t.unmatchable} ligne(s) A_VERIFIER sans ReferenceDemande : l'export doit "
-            "avoir les colonnes NumeroPCE et code d'intervention pour les retrouver",
-            file=out,
-        )
-
-
-_EXIT_TEXT = {
-    ExitCode.OK: "terminé",
-    ExitCode.UNEXPECTED: "erreur inattendue, voir le journal d'exécution",
-    ExitCode.CONFIG: "erreur de configuration",
-    ExitCode.RUN_IN_PROGRESS: "un passage était déjà en cours",
-    ExitCode.SERVICE_UNAVAILABLE: (
-        "OMEGA indisponible : des lignes sont reportées au prochain passage"
-    ),
-    ExitCode.TO_CHECK: "des lignes sont à vérifier dans le suivi des demandes OMEGA",
-    ExitCode.TECHNICAL_ERRORS: (
-        "des lignes ont échoué sur une erreur technique : fichier à resoumettre, "
-        "voir le journal d'exécution"
-    ),
-}
+def _exit_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    os._exit(code)
 
 
 def _template(args: argparse.Namespace, out: TextIO) -> int:

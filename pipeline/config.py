@@ -69,6 +69,7 @@ class ExecutionSettings:
     max_slot_tries: int = 3
     max_resume_runs: int = 3  # runs that may resume a lost appointment step, per row
     tracking_margin_s: float = 300.0  # an export settles an attempt this long after it
+    stop_grace_s: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +306,11 @@ def _check(s: Settings) -> None:
         raise ConfigError("[execution] workers et max_attempts : au moins 1")
     if s.execution.max_resume_runs < 0 or s.execution.tracking_margin_s < 0:
         raise ConfigError("[execution] max_resume_runs et tracking_margin_s : positifs ou nuls")
+    if not 0 <= s.execution.stop_grace_s <= 80:
+        raise ConfigError(
+            "[execution] stop_grace_s : doit être compris entre 0 et 80 secondes "
+            "(systemd arrête le service de force après 90 s)"
+        )
     if s.execution.slot_policy not in SLOT_POLICIES:
         raise ConfigError(
             f"[execution] slot_policy : {s.execution.slot_policy!r} inconnue "

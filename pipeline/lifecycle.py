@@ -6,6 +6,8 @@ target exists (``name-2.xlsx``, ``name-3.xlsx``...).
 
 from __future__ import annotations
 
+import hashlib
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import structlog
 from filelock import FileLock, Timeout
+
+log = structlog.get_logger("dit_batch.lifecycle")
 
 REJECTED_DIRNAME = "rejetes"
 # Names that say "still being written / not for us": Excel and LibreOffice lock files,
@@ -114,7 +119,14 @@ def move_unique(path: Path, directory: Path) -> Path:
     target = unique_target(directory, path.name)
     # os.link + unlink would refuse to overwrite atomically, but fails across devices;
     # the existence check above plus shutil.move is enough for a single-run lock holder.
-    shutil.move(str(path), str(target))
+    try:
+        shutil.move(str(path), str(target))
+    except OSError:
+        # Across devices shutil.move copies then deletes: a copy cut short (disk full)
+        # is ours, the user's file is still where it was.
+        if path.exists() and target.exists():
+            target.unlink(missing_ok=True)
+        raise
     return target
 
 
@@ -126,3 +138,39 @@ def archive(path: Path, archive_dir: Path, today: datetime) -> Path:
 def reject(path: Path, input_dir: Path) -> Path:
     """Move an unreadable input file to ``input_dir/rejetes/``."""
     return move_unique(path, input_dir / REJECTED_DIRNAME)
+
+
+def stale_temporaries(directory: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """Regular files of ``directory`` (not its sub-folders) whose whole name matches
+    ``pattern``: what a killed run left behind, for a run holding the run lock."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if pattern.fullmatch(p.name) and p.is_file())
+
+
+def remove_stale_temporaries(directory: Path, pattern: re.Pattern[str]) -> list[str]:
+    """Remove :func:`stale_temporaries`; returns the names removed (one that cannot be
+    removed is left, and logged)."""
+    removed = []
+    for path in stale_temporaries(directory, pattern):
+        try:
+            path.unlink()
+        except OSError as exc:
+            log.warning("stale_temporary_kept", file=path.name, error=str(exc))
+            continue
+        removed.append(path.name)
+    if removed:
+        log.info("stale_temporaries_removed", count=len(removed), folder=str(directory))
+    return removed
+
+
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256 (hex), as the reader computes it; '' when it cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return ""
+    return digest.hexdigest()

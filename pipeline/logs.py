@@ -56,7 +56,8 @@ from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, ExcInfo, Processor, WrappedLogger
-from tqdm import tqdm
+
+from pipeline.log_sinks import ConsoleHandler, SafeFileHandler, SkipEvents
 
 MASK = "[masqué]"
 # Per-call and per-row events: in the file always, on the console only with -v.
@@ -267,29 +268,6 @@ def _console_tail(colors: bool) -> tuple[Processor, ...]:
     )
 
 
-class _SkipEvents(logging.Filter):
-    """Keeps high-volume INFO events (per call, per row) off the console."""
-
-    def __init__(self, events: frozenset[str]) -> None:
-        super().__init__()
-        self.events = events
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.WARNING or not isinstance(record.msg, dict):
-            return True
-        return record.msg.get("event") not in self.events
-
-
-class _ConsoleHandler(logging.StreamHandler[TextIO]):
-    """Writes through tqdm so that a running progress bar is redrawn below the line."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            tqdm.write(self.format(record), file=self.stream)
-        except Exception:  # logging must never raise
-            self.handleError(record)
-
-
 def console_level(verbosity: int) -> int:
     """WARNING when quiet (< 0), INFO by default, DEBUG when verbose (> 0)."""
     if verbosity < 0:
@@ -317,6 +295,7 @@ def configure_logging(
     """
     global _saved_root_level
     reset_logging()
+    SafeFileHandler.problem = ""
     level = console_level(verbosity)
     file_level = logging.DEBUG if verbosity > 0 else logging.INFO
     colors = bool(getattr(console_stream, "isatty", lambda: False)())
@@ -327,18 +306,20 @@ def configure_logging(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
         )
 
-    console = _ConsoleHandler(console_stream)
+    console = ConsoleHandler(console_stream)
     console.setLevel(level)
     console.setFormatter(formatter(_console_tail(colors)))
     if verbosity <= 0 and console_skip_events:
-        console.addFilter(_SkipEvents(frozenset(console_skip_events)))
+        console.addFilter(SkipEvents(frozenset(console_skip_events)))
     handlers: list[logging.Handler] = [console]
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
-        file_handler.setLevel(file_level)
-        file_handler.setFormatter(formatter(_FILE_TAIL))
-        handlers.append(file_handler)
+        # A log folder that cannot be written (full, read-only) leaves the console only,
+        # said once on stderr and in :func:`log_file_problem`; never a traceback.
+        file_handler = SafeFileHandler.open(log_file, console_stream)
+        if file_handler is not None:
+            file_handler.setLevel(file_level)
+            file_handler.setFormatter(formatter(_FILE_TAIL))
+            handlers.append(file_handler)
 
     root = logging.getLogger()
     _saved_root_level = root.level
@@ -361,6 +342,11 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+
+
+def log_file_problem() -> str:
+    """Why the run log is missing or incomplete (French), or '' when it is whole."""
+    return SafeFileHandler.problem
 
 
 def reset_logging() -> None:

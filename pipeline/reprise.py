@@ -27,31 +27,10 @@ from pipeline.progress import Progress
 from pipeline.read import open_tracking
 from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status, TrackingExport
 from pipeline.report import RunInfo, write_reports, write_results
+from pipeline.run_rows import FileSummary
+from pipeline.stopping import RunStop
 
 log = structlog.get_logger("dit_batch.reprise")
-
-LIMIT_DETAIL = "Non traitée : limite --limit atteinte ; le fichier reste dans input/"
-
-
-@dataclass
-class FileSummary:
-    """What one input file (or one group of deferred rows) became."""
-
-    name: str
-    rows: int = 0
-    counts: Counter[Status] = field(default_factory=Counter)
-    output: Path | None = None
-    resubmission: Path | None = None
-    moved_to: Path | None = None
-    error: str = ""
-    deferred: int = 0  # rows REPORTEE because OMEGA was unavailable (not because of --limit)
-    notes: list[str] = field(default_factory=list)
-
-    def count(self, outcomes: list[RowOutcome]) -> None:
-        self.counts.update(o.status for o in outcomes)
-        self.deferred += sum(
-            1 for o in outcomes if o.status is Status.REPORTEE and o.detail != LIMIT_DETAIL
-        )
 
 
 class RunContext(Protocol):
@@ -63,6 +42,9 @@ class RunContext(Protocol):
     progress: Progress | None
     endpoint: str
     dry_run: bool
+    stop: RunStop
+
+    def output_failed(self, exc: OSError) -> str: ...
 
 
 @dataclass
@@ -152,11 +134,19 @@ class Reprise:
         return moved, book
 
     # ----- deferred and reopened rows ------------------------------------------------------
-    def deferred(self) -> list[FileSummary]:
+    def deferred(self, *, skip_files: frozenset[str] | set[str] = frozenset()) -> list[FileSummary]:
+        """Send the rows earlier runs left REPORTEE, unfinished or reopened by the
+        tracking, except those of the files (by SHA-256) this run reads anyway (each row
+        is then reported once, in its file's workbook); report them with the rows the
+        tracking settled."""
         executor = self.run.executor
         assert executor is not None
         settled = {job.key: (job, outcome) for job, outcome in self.reconciliation.settled}
-        jobs = [j for j in executor.deferred_jobs() if j.key not in settled]
+        jobs = [
+            j
+            for j in executor.deferred_jobs()
+            if j.key not in settled and j.file_sha256 not in skip_files
+        ]
         if not jobs and not settled:
             return []
         log.info("deferred_rows_resumed", rows=len(jobs), settled=len(settled))
@@ -170,6 +160,8 @@ class Reprise:
         progress = self.run.progress
         summaries = []
         for (source, headers), group in sorted(groups.items()):
+            if self.run.stop.is_set and any(j.key not in settled for j in group):
+                break  # the rows stay in the journal as they are, for the next run
             started = self.clock()
             to_send = [j for j in group if j.key not in settled]
             if progress is not None:
@@ -191,16 +183,20 @@ class Reprise:
                 f"{source} (reprise des lignes des passages précédents)", len(results)
             )
             summary.count([o for _, o in results])
-            paths = write_reports(
-                self.settings.paths.output_dir,
-                headers or CANONICAL_FIELDS,
-                results,
-                info,
-                stem=f"{Path(source).stem}_reprise",
-                now=self.clock(),
-            )
-            summary.output, summary.resubmission = paths.results, paths.resubmission
             summaries.append(summary)
+            try:
+                paths = write_reports(
+                    self.settings.paths.output_dir,
+                    headers or CANONICAL_FIELDS,
+                    results,
+                    info,
+                    stem=f"{Path(source).stem}_reprise",
+                    now=self.clock(),
+                )
+            except OSError as exc:
+                summary.problem = self.run.output_failed(exc)
+                break
+            summary.output, summary.resubmission = paths.results, paths.resubmission
         return summaries
 
     def run_info(self, name: str, sha256: str, started: datetime) -> RunInfo:

@@ -8,7 +8,7 @@ or reject), but holds no business rule of its own.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -19,14 +19,17 @@ import structlog
 from pipeline import lifecycle
 from pipeline.config import Settings
 from pipeline.contract import field_max_lengths
-from pipeline.execute import Executor, Job, Journal, idempotency_key
+from pipeline.execute import Executor, Job, Journal
 from pipeline.progress import Progress
 from pipeline.read import InputFile, open_input
-from pipeline.records import RequestRow, RowOutcome, Status
+from pipeline.records import RowOutcome, Status
 from pipeline.referential import load_referential
-from pipeline.report import RunInfo, write_reports, write_results
-from pipeline.reprise import LIMIT_DETAIL, FileSummary, Reprise, TrackingSummary
-from pipeline.validate import FileValidator
+from pipeline.report import TEMP_NAME_PATTERN, RunInfo, write_reports, write_results
+from pipeline.reprise import Reprise, TrackingSummary
+from pipeline.run_rows import LIMIT_DETAIL, FileSummary, RowStream
+from pipeline.stopping import EXIT_STORAGE, RunStop, StopCause, StopKind, storage_cause
+
+__all__ = ["LIMIT_DETAIL", "BatchRun", "FileSummary", "RunSummary", "run_clock"]
 
 log = structlog.get_logger("dit_batch.run")
 
@@ -43,6 +46,10 @@ class RunSummary:
     files: list[FileSummary] = field(default_factory=list)
     left_for_later: list[tuple[str, str]] = field(default_factory=list)
     unexpected_errors: int = 0
+    stop: StopCause | None = None  # what stopped the run, when something did
+    breaker: str = ""  # the circuit breaker's state and reason (empty: nothing sent)
+    abandoned: bool = False  # calls still in flight when the stop's grace ran out
+    cleaned: list[str] = field(default_factory=list)  # temporary files of killed runs removed
     tracking: TrackingSummary | None = None
 
     def total(self, status: Status) -> int:
@@ -82,6 +89,7 @@ class BatchRun:
         clock: Callable[[], datetime] | None = None,
         progress: Progress | None = None,
         chunk_rows: int = CHUNK_ROWS,
+        stop: RunStop | None = None,
     ) -> None:
         self.settings = settings
         self.dry_run = dry_run
@@ -93,11 +101,29 @@ class BatchRun:
         self.max_lengths = field_max_lengths()
         self.executor: Executor | None = None
         self.endpoint = "aucun (simulation)" if dry_run else settings.omega.url
+        self.stop = stop if stop is not None else RunStop(grace_s=settings.execution.stop_grace_s)
 
     # ----- the run -----------------------------------------------------------------
     def execute(self) -> RunSummary:
         started = self.clock()
         summary = RunSummary(started, self.endpoint, self.dry_run)
+        try:
+            self._run(summary)
+        finally:
+            summary.stop = self.stop.cause
+            if self.executor is not None:
+                summary.breaker = self.executor.breaker.describe()
+                summary.abandoned = self.executor.abandoned
+        return summary
+
+    def hard_stop(self) -> int:
+        """A second signal: put back the creations not sent yet (see RunStop)."""
+        return self.executor.hard_stop() if self.executor is not None else 0
+
+    def _run(self, summary: RunSummary) -> None:
+        summary.cleaned = lifecycle.remove_stale_temporaries(
+            self.settings.paths.output_dir, TEMP_NAME_PATTERN
+        )
         candidates = lifecycle.scan_input(
             self.settings.paths.input_dir,
             stable_after_s=self.settings.input.stable_after_s,
@@ -123,13 +149,27 @@ class BatchRun:
                     base_url,
                     clock=self.clock,
                     on_outcome=self._on_outcome,
+                    stop=self.stop,
                 )
+                # Deferred rows whose file is back in input/ are left to that file: each
+                # row is then reported once, in its file's workbook.
+                waiting = {lifecycle.file_sha256(p) for p in ready} - {""}
                 reprise = Reprise(self)
                 summary.tracking = reprise.reconcile()
-                summary.files.extend(reprise.deferred())
+                summary.files.extend(reprise.deferred(skip_files=waiting))
             for path in ready:
+                if self.stop.is_set:
+                    reason = f"{self.stop.cause.short if self.stop.cause else 'arrêt'} : "
+                    summary.left_for_later.append((path.name, reason + "laissé dans input/"))
+                    continue
                 summary.files.append(self._run_file_guarded(path, summary))
-        return summary
+
+    def storage_failed(self, what: str, exc: OSError) -> str:
+        """An output or archive step failed: stop the run (first cause wins), say why."""
+        message = f"{what} : {storage_cause(exc)}"
+        if self.stop.request(StopCause(StopKind.STORAGE, message, EXIT_STORAGE)):
+            log.error("run_stopped", cause="storage", error=message)
+        return message
 
     def _start_endpoint(self, stack: ExitStack) -> str:
         omega = self.settings.omega
@@ -145,74 +185,89 @@ class BatchRun:
         if self.progress is not None:
             self.progress.advance(1, status=outcome.status.value)
 
+    def output_failed(self, exc: OSError) -> str:
+        message = self.storage_failed(
+            f"Dossier de sortie {self.settings.paths.output_dir}, classeur de résultats non écrit",
+            exc,
+        )
+        log.warning("workbook_not_written", error=message)
+        return (
+            "classeur de résultats non écrit (voir « PASSAGE ARRÊTÉ ») : les lignes restent "
+            "dans le journal, leurs résultats seront donnés au prochain passage ; fichier "
+            "laissé dans input/."
+        )
+
     # ----- one file ---------------------------------------------------------------
     def _run_file_guarded(self, path: Path, run: RunSummary) -> FileSummary:
+        summary = FileSummary(path.name)
         try:
-            return self._run_file(path)
+            self._run_file(path, summary)
         except Exception as exc:  # one broken file must not stop the others
             run.unexpected_errors += 1
             log.exception("file_failed", file=path.name)
-            return FileSummary(
-                path.name,
-                error=f"erreur inattendue ({type(exc).__name__}) : fichier laissé dans input/, "
-                "voir le journal d'exécution",
+            summary.error = (
+                f"erreur inattendue ({type(exc).__name__}) : fichier laissé dans input/, "
+                "voir le journal d'exécution"
             )
+        return summary
 
-    def _run_file(self, path: Path) -> FileSummary:
+    def _run_file(self, path: Path, summary: FileSummary) -> None:
         started = self.clock()
         max_bytes = int(self.settings.input.max_file_mb * 1024 * 1024)
         input_file, row_iter = open_input(path, max_bytes=max_bytes)
-        summary = FileSummary(path.name)
         output_dir = self.settings.paths.output_dir
-        complete = True
-        if not input_file.unreadable:
-            if self.progress is not None:
-                self.progress.start_file(path.name, input_file.rows_hint)
-            stream = _RowStream(self, input_file, summary)
-            results = stream.outcomes(row_iter)
-            info = self._run_info(path.name, input_file.sha256, started)
+        if input_file.unreadable:
+            self._reject(path, summary, input_file, started)
+            return
+        if self.progress is not None:
+            self.progress.start_file(path.name, input_file.rows_hint)
+        stream = RowStream(self, input_file, summary)
+        info = self.run_info(path.name, input_file.sha256, started)
+        try:
             paths = write_reports(
                 output_dir,
                 input_file.headers,
-                results,
+                stream.outcomes(row_iter),
                 info,
                 file_findings=input_file.findings,  # may grow if reading fails mid-file
                 stem=path.stem,
                 now=self.clock(),
                 finished=self.clock,
             )
-            summary.output, summary.resubmission = paths.results, paths.resubmission
+        except OSError as exc:
+            summary.problem = self.output_failed(exc)
+            return
+        finally:
             if self.progress is not None:
                 self.progress.finish_file()
-            complete = stream.complete
-        if input_file.unreadable:
-            summary.error = "; ".join(f.message for f in input_file.findings if f.is_error)
-            if summary.output is None:
-                info = self._run_info(path.name, input_file.sha256, started)
-                summary.output = write_results(
-                    output_dir,
-                    input_file.headers,
-                    [],
-                    info,
-                    file_findings=input_file.findings,
-                    stem=path.stem,
-                    now=self.clock(),
-                )
-            if not self.dry_run:
-                summary.moved_to = lifecycle.reject(path, self.settings.paths.input_dir)
-            log.warning("file_rejected", file=path.name, reason=summary.error, rows=summary.rows)
-            return summary
+        summary.output, summary.resubmission = paths.results, paths.resubmission
+        if input_file.unreadable:  # reading failed part-way through the file
+            self._reject(path, summary, input_file, started)
+            return
         summary.notes.extend(
             f.message for f in input_file.findings if f.line is None and not f.is_error
         )
+        # Archived only once every row is final in the journal and the workbook is out:
+        # a stop (signal, storage, endpoint) while its rows went through keeps it.
+        complete = stream.complete
         if not self.dry_run and complete:
-            summary.moved_to = lifecycle.archive(
-                path, self.settings.paths.archive_dir, self.clock()
-            )
+            try:
+                summary.moved_to = lifecycle.archive(
+                    path, self.settings.paths.archive_dir, self.clock()
+                )
+            except OSError as exc:
+                self.storage_failed(
+                    f"Archivage de {path.name} dans {self.settings.paths.archive_dir}", exc
+                )
+                summary.problem = (
+                    "archivage impossible (voir « PASSAGE ARRÊTÉ ») : fichier laissé dans "
+                    "input/, ses lignes sont terminées."
+                )
         elif not complete:
+            why = "limite --limit" if self.stop.cause is None else self.stop.cause.short
             summary.notes.append(
-                "Fichier laissé dans input/ (limite --limit) : les lignes restantes partiront "
-                "au prochain passage, celles déjà envoyées reviendront « DEJA_TRAITEE »."
+                f"Fichier laissé dans input/ — {why} : les lignes restantes partiront au "
+                "prochain passage, celles déjà envoyées reviendront « DEJA_TRAITEE »."
             )
         log.info(
             "file_done",
@@ -220,9 +275,34 @@ class BatchRun:
             rows=summary.rows,
             counts={s.value: n for s, n in summary.counts.items()},
         )
-        return summary
 
-    def _run_info(self, name: str, sha256: str, started: datetime) -> RunInfo:
+    def _reject(
+        self, path: Path, summary: FileSummary, input_file: InputFile, started: datetime
+    ) -> None:
+        """An unreadable file: its error workbook (unless written already), then
+        input/rejetes/."""
+        findings = input_file.findings
+        summary.error = "; ".join(f.message for f in findings if f.is_error)
+        if summary.output is None:
+            info = self.run_info(path.name, input_file.sha256, started)
+            try:
+                summary.output = write_results(
+                    self.settings.paths.output_dir,
+                    input_file.headers,
+                    [],
+                    info,
+                    file_findings=findings,
+                    stem=path.stem,
+                    now=self.clock(),
+                )
+            except OSError as exc:
+                summary.problem = self.output_failed(exc)
+                return
+        if not self.dry_run:
+            summary.moved_to = lifecycle.reject(path, self.settings.paths.input_dir)
+        log.warning("file_rejected", file=path.name, reason=summary.error, rows=summary.rows)
+
+    def run_info(self, name: str, sha256: str, started: datetime) -> RunInfo:
         return RunInfo(
             file_name=name,
             sha256=sha256,
@@ -240,92 +320,3 @@ class BatchRun:
     def advance(self, outcome: RowOutcome | None) -> None:
         if self.progress is not None and outcome is not None:
             self.progress.advance(1, status=outcome.status.value)
-
-
-class _RowStream:
-    """Validates one file's rows and hands the valid ones to the executor, a chunk at a
-    time; counts them in the file's summary and spends the run's ``--limit``."""
-
-    def __init__(self, run: BatchRun, input_file: InputFile, summary: FileSummary) -> None:
-        self.run = run
-        self.input_file = input_file
-        self.summary = summary
-        self.complete = True  # False when --limit left rows of the file unprocessed
-        self.validator = FileValidator(
-            run.referential,
-            today=run.clock().date(),
-            version=run.settings.omega.version,
-            max_lengths=run.max_lengths,
-        )
-
-    def outcomes(self, row_iter: Iterator[RequestRow]) -> Iterator[tuple[RequestRow, RowOutcome]]:
-        """Validate and process the rows chunk by chunk, yielding them in input order.
-
-        Only one chunk of rows is in memory at a time (the report writer streams too),
-        so a 100,000-row file costs the same memory as a 1,000-row one.
-        """
-        validator = self.validator
-        chunk_rows = self.run.chunk_rows
-        chunk: list[RequestRow] = []
-        for row in row_iter:
-            row.findings.extend(validator.check(row))
-            chunk.append(row)
-            if len(chunk) >= chunk_rows:
-                yield from self._process_chunk(chunk)
-                chunk = []
-        if chunk:
-            yield from self._process_chunk(chunk)
-
-    def _process_chunk(self, rows: list[RequestRow]) -> Iterator[tuple[RequestRow, RowOutcome]]:
-        """One outcome per row of the chunk, in row order."""
-        run, executor = self.run, self.run.executor
-        now = run.clock().isoformat(timespec="seconds")
-        outcomes: list[RowOutcome | None] = [None] * len(rows)
-        jobs: list[tuple[int, Job]] = []
-        for i, row in enumerate(rows):
-            if row.has_errors:
-                errors = [f for f in row.findings if f.is_error]
-                if run.dry_run or executor is None:
-                    detail = "; ".join(f.describe() for f in errors)
-                    outcomes[i] = RowOutcome(
-                        Status.REJET_VALIDATION, processed_at=now, detail=detail
-                    )
-                else:
-                    outcomes[i] = executor.record_rejected(self._job(row), errors)
-                run.advance(outcomes[i])
-            elif run.remaining is not None and run.remaining <= 0:
-                outcomes[i] = RowOutcome(Status.REPORTEE, processed_at=now, detail=LIMIT_DETAIL)
-                self.complete = False
-                run.advance(outcomes[i])
-            elif run.dry_run or executor is None:
-                run.take_one()
-                outcomes[i] = RowOutcome(Status.VALIDE, processed_at=now)
-                run.advance(outcomes[i])
-            else:
-                run.take_one()
-                jobs.append((i, self._job(row)))
-        if jobs:
-            assert executor is not None
-            by_key = executor.run(job for _, job in jobs)
-            for i, job in jobs:
-                outcomes[i] = by_key[job.key]
-        done = [o for o in outcomes if o is not None]
-        for row, outcome in zip(rows, done, strict=True):
-            row.findings.extend(outcome.findings)  # a reused reference, changes not sent
-        self.summary.rows += len(done)
-        self.summary.count(done)
-        yield from zip(rows, done, strict=True)
-
-    def _job(self, row: RequestRow) -> Job:
-        input_file = self.input_file
-        values = self.validator.cleaned_values(row)
-        key = idempotency_key(values, input_file.sha256, row.line)
-        return Job(
-            key,
-            input_file.path.name,
-            input_file.sha256,
-            row.line,
-            values,
-            input_file.headers,
-            row.cells,
-        )

@@ -35,7 +35,7 @@ from pipeline.execute.client import (
     UnknownOutcome,
     load_wsdl_documents,
 )
-from pipeline.execute.errors import classify
+from pipeline.execute.errors import RunLevelFault, classify
 from pipeline.execute.soaplog import redact_xml
 from pipeline.records import CANONICAL_FIELDS
 from pipeline.simulator import CallRecord as SimCall
@@ -540,8 +540,12 @@ def test_retry_budget_bounds_the_total_back_off(harness: Harness) -> None:
         ("AccepterRdv", 504, UnknownOutcome, False),
         ("VerifierRecevabiliteDIT", 502, TransientError, True),
         ("VerifierRecevabiliteDIT", 504, TransientError, True),
-        ("DemanderPrecSuiv", 404, TransientError, False),
-        ("CreerDemandeDIT", 401, TransientError, False),
+        ("DemanderPrecSuiv", 404, RunLevelFault, False),
+        ("CreerDemandeDIT", 405, RunLevelFault, False),
+        ("CreerDemandeDIT", 501, RunLevelFault, False),  # a web server without POST
+        ("CreerDemandeDIT", 401, RunLevelFault, False),
+        ("VerifierRecevabiliteDIT", 403, RunLevelFault, False),
+        ("VerifierRecevabiliteDIT", 400, TransientError, False),
     ],
 )
 def test_http_status_table(
@@ -552,6 +556,28 @@ def test_http_status_table(
     result = classify(operation, error, http_status=status)
     assert type(result) is expected
     assert result is not None and result.retryable is retryable
+
+
+def test_wrong_endpoints_and_identity_refusals_are_run_level() -> None:
+    """An HTML page where SOAP was expected, and OMEGA refusing who we are, concern the
+    whole run: a RunLevelFault naming the setting to check, never retried."""
+    html = zeep_exceptions.XMLSyntaxError("Invalid XML content received")  # type: ignore[no-untyped-call]
+    page = classify("VerifierRecevabiliteDIT", html, http_status=200, content_type="text/html")
+    assert isinstance(page, RunLevelFault) and page.setting == "[omega] url"
+    xml = classify("VerifierRecevabiliteDIT", html, http_status=200, content_type="text/xml")
+    assert type(xml) is TransientError  # a truncated SOAP answer is the usual transient
+    unsure = classify("CreerDemandeDIT", html, http_status=200, content_type="text/html")
+    assert type(unsure) is UnknownOutcome  # a creation may have been processed: never stop
+    for message, setting in [
+        ("Habilitation incorrecte", "dn_entreprise"),
+        ("Etat du CAD invalide", "numero_cad"),
+        ("Le login doit être renseigné.", "login"),
+    ]:
+        refusal = classify("VerifierRecevabiliteDIT", type_retour="A", messages=(message,))
+        assert isinstance(refusal, RunLevelFault) and setting in refusal.setting
+        assert not refusal.retryable
+    other = classify("VerifierRecevabiliteDIT", type_retour="A", messages=("Demande abandonnée",))
+    assert other is None
 
 
 def test_classification_of_faults_and_contract_errors() -> None:
@@ -724,14 +750,18 @@ def test_mutual_tls_round_trip(
 def test_mutual_tls_failures_are_transient_not_business(
     harness_factory: Callable[..., Harness], pki: Pki, overrides: dict[str, str]
 ) -> None:
-    """A TLS refusal is a TransientError that never reaches the engine, not a business answer."""
+    """A TLS refusal never reaches the engine and is not a business answer: a handshake
+    refused is a run-level fault naming the certificate (a connection cut during the
+    handshake, without an alert, stays a transient network failure)."""
     harness = harness_factory(tls=TlsConfig(pki.server_cert, pki.server_key, pki.ca))
     if overrides.get("ca_file") == "other":
         overrides = {"ca_file": str(pki.other_ca)}
     client = harness.client(omega=_tls_omega(harness.sim.base_url, pki, **overrides))
-    with pytest.raises(TransientError) as caught:
+    with pytest.raises((TransientError, RunLevelFault)) as caught:
         client.verifier_recevabilite(PCE_6M)
     assert "TLS" in str(caught.value) or "réseau" in str(caught.value)
+    if isinstance(caught.value, RunLevelFault):
+        assert "certificat" in caught.value.setting
     assert harness.engine.requests == []
 
 

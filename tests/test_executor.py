@@ -22,10 +22,11 @@ from execution_support import (
 )
 
 from pipeline.execute.client import CallRecord
-from pipeline.execute.executor import Executor, build_limiter
+from pipeline.execute.executor import CreationTakenBack, Executor, build_limiter
 from pipeline.execute.journal import CallEntry, Job, Journal, State
 from pipeline.records import Finding, RowOutcome, Severity, Status
 from pipeline.simulator import FaultKind
+from pipeline.stopping import EXIT_INTERRUPTED, RunStop, StopCause, StopKind
 
 VERIFY, CREATE, ACCEPT = "VerifierRecevabiliteDIT", "CreerDemandeDIT", "AccepterRdv"
 
@@ -124,6 +125,76 @@ def test_success_resets_the_transient_failure_count(h: Harness) -> None:
     outcomes = h.run(_jobs("RS", 6), settings=settings)
     statuses = [outcomes[f"RS-{i}"].status for i in range(6)]
     assert statuses == [Status.ERREUR_TECHNIQUE, Status.DATE_DEMANDEE] * 3
+
+
+def test_unknown_outcomes_do_not_open_the_breaker(h: Harness) -> None:
+    """Lost answers after OMEGA processed the creation are not "OMEGA failing": they end
+    A_VERIFIER one by one, the breaker stays closed and the next rows are still sent."""
+    h.sim.faults.force(CREATE, *[FaultKind.RESET_AFTER] * 4)
+    settings = _settings(h, workers=1, max_attempts=1, breaker_threshold=2)
+    with h.journal() as journal:
+        executor = h.executor(journal, settings=settings)
+        outcomes = executor.run(_jobs("UO", 6))
+    statuses = [outcomes[f"UO-{i}"].status for i in range(6)]
+    assert statuses == [Status.A_VERIFIER] * 4 + [Status.DATE_DEMANDEE] * 2
+    assert not executor.breaker.is_open
+    assert executor.breaker.describe().startswith("fermé")
+
+
+def test_breaker_state_and_reason_are_told(h: Harness) -> None:
+    h.sim.faults.force(VERIFY, *[FaultKind.HTTP_503] * 4)
+    settings = _settings(h, workers=1, max_attempts=1, breaker_threshold=2)
+    with h.journal() as journal:
+        executor = h.executor(journal, settings=settings)
+        executor.run(_jobs("BS", 3))
+    assert executor.breaker.describe() == (
+        "ouvert : envoi interrompu après 2 erreurs techniques consécutives avec OMEGA"
+    )
+
+
+def test_stop_during_a_verification_sends_no_creation_and_leaves_the_rest_unjournaled(
+    h: Harness,
+) -> None:
+    """The run's stop, requested while OMEGA answers a row's VerifierRecevabiliteDIT: that
+    row ends REPORTEE before its CreerDemandeDIT (journaled, values kept), the rows not
+    handed out yet are REPORTEE without a journal record; the next run sends them all."""
+    stop = RunStop(grace_s=5)
+    cause = StopCause(StopKind.INTERRUPTED, "arrêt de test", EXIT_INTERRUPTED)
+
+    def stop_now(_request: Mapping[str, Any]) -> None:
+        stop.request(cause)
+
+    h.engine.on_next(VERIFY, stop_now)
+    with h.journal() as journal:
+        executor = h.executor(journal, settings=_settings(h, workers=1), stop=stop)
+        outcomes = executor.run(_jobs("ST", 3))
+        assert {o.status for o in outcomes.values()} == {Status.REPORTEE}
+        assert "Non envoyée : arrêt du passage demandé" in outcomes["ST-2"].detail
+        first = journal.latest("ST-0")
+        assert first is not None and first.status is Status.REPORTEE and first.values
+        assert journal.latest("ST-1") is None and journal.latest("ST-2") is None
+    assert h.ops() == [VERIFY]
+    again = h.run(_jobs("ST", 3))
+    assert {o.status for o in again.values()} == {Status.DATE_DEMANDEE}
+    assert all(len(h.demandes(f"ST-{i}")) == 1 for i in range(3))
+
+
+def test_hard_stop_puts_back_creations_committed_but_not_sent(h: Harness) -> None:
+    """A creation whose ``create_sent`` is committed but whose request has not left the
+    process goes back to ``verified``: never taken for an unanswered creation."""
+    stop = RunStop()
+    with h.journal() as journal:
+        executor = h.executor(journal, stop=stop)
+        claim = journal.claim(job(jj_row("HS-1")), run_id="r")
+        journal.advance(claim.record.id, State.VERIFIED)
+        journal.advance(claim.record.id, State.CREATE_SENT)
+        stop.creation_committed(claim.record.id)
+        assert executor.hard_stop() == 1
+        assert journal.get(claim.record.id).state is State.VERIFIED
+        assert executor.hard_stop() == 0
+        with pytest.raises(CreationTakenBack):  # its thread, leaving the rate gate
+            executor.acquire(CREATE)
+        executor.acquire(CREATE)  # a later creation of that thread goes out
 
 
 # ----- returning keys ----------------------------------------------------------------------

@@ -253,6 +253,21 @@ def test_unusable_journal_path_is_a_french_error(tmp_path: Path) -> None:
         Journal(blocker / "journal.sqlite3", clock=FakeClock())
 
 
+def test_a_damaged_journal_is_refused_when_opened(tmp_path: Path) -> None:
+    """Pages damaged past the first ones: refused at open (every page is checked), in
+    French, with what to do; never sqlite3's DatabaseError later in the night."""
+    path = tmp_path / "j.sqlite3"
+    with Journal(path, clock=FakeClock()) as journal:
+        for i in range(400):
+            journal.claim(_job(f"REF-{i:04d}", line=i + 2, NomContact="x" * 200), run_id="r")
+    size = path.stat().st_size
+    with path.open("r+b") as fh:
+        fh.seek((size // 4096 // 2) * 4096)
+        fh.write(b"\x00\xff" * 2048)
+    with pytest.raises(JournalError, match="journal endommagé : restaurez la sauvegarde"):
+        Journal(path, clock=FakeClock())
+
+
 # ----- the row's original columns (headers and cells), schema 2 ----------------------
 
 HEADERS = ("Commentaire interne", "N° PCE", "Réf. demande", "Nom contact")

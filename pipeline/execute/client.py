@@ -90,6 +90,7 @@ class OmegaClient:
         session: requests.Session | None = None,
         log_soap: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.omega = omega
         self.base_url = base_url.rstrip("/")
@@ -99,6 +100,7 @@ class OmegaClient:
         self._rng = rng or random.Random()
         self._on_call = on_call
         self._clock = clock
+        self._should_stop = should_stop
         self.session = session or requests.Session()
         configure_tls(self.session, omega, self.base_url)
         self._transport = OmegaTransport(
@@ -183,7 +185,10 @@ class OmegaClient:
             ),
             wait=wait_exponential(multiplier=BACKOFF_BASE_S, max=BACKOFF_MAX_S)
             + wait_jitter(self._rng, JITTER_S),
-            retry=retry_if_exception(lambda e: isinstance(e, OmegaError) and e.retryable),
+            # No new attempt once the run is stopping: the failure is handed back as it is.
+            retry=retry_if_exception(
+                lambda e: isinstance(e, OmegaError) and e.retryable and not self._should_stop()
+            ),
             sleep=self._sleep,
             reraise=True,
         )
@@ -198,7 +203,11 @@ class OmegaClient:
             raw = getattr(service, operation)(**body)
         except Exception as exc:  # classified below; non-OMEGA errors are re-raised there
             failure = classify(
-                operation, exc, sent=self._transport.sent, http_status=self._transport.status
+                operation,
+                exc,
+                sent=self._transport.sent,
+                http_status=self._transport.status,
+                content_type=self._transport.content_type,
             )
             cause: BaseException | None = exc
         else:

@@ -56,6 +56,7 @@ from pipeline.execute.dialogue_creation import Creation
 from pipeline.execute.dialogue_slots import Appointment, Slots
 from pipeline.execute.journal import Journal, JournalRecord, State
 from pipeline.records import RowOutcome, Status
+from pipeline.stopping import RunStop
 
 __all__ = ["Breaker", "RowDialogue"]
 
@@ -69,6 +70,7 @@ class RowDialogue:
         journal: Journal,
         execution: ExecutionSettings,
         breaker: Breaker,
+        stop: RunStop,
         *,
         clock: Callable[[], datetime],
         message_codes: Mapping[str, str] | None = None,
@@ -77,7 +79,7 @@ class RowDialogue:
         self.journal = journal
         self.breaker = breaker
         self.clock = clock
-        self.calls = RowCalls(journal, breaker, clock=clock)
+        self.calls = RowCalls(journal, breaker, stop, clock=clock)
         self.appointment = Appointment(client, self.calls, execution)
         self.creation = Creation(client, self.calls, self.appointment, message_codes or {})
 
@@ -86,7 +88,7 @@ class RowDialogue:
         """Take a claimed record from its state to its outcome (journaled when final)."""
         values = record.values
         if record.state in (State.PENDING, State.VERIFIED):
-            if self.breaker.is_open:
+            if self.calls.halted:
                 return self.calls.defer(record.id)
             return self.creation.verify(record.id, values)
         if record.state is State.CREATE_SENT:
@@ -104,16 +106,9 @@ class RowDialogue:
             )
         if record.state in (State.CREATED, State.SLOT):
             slots = Slots.from_json(record.dialogue, values)
-            if self.breaker.is_open:
+            if self.breaker.is_open or self.calls.stop.is_set:
                 # The demand exists: keep the record open for the next run, say so.
-                return self.calls.stamp(
-                    RowOutcome(
-                        Status.REPORTEE,
-                        numero_demande=record.numero_demande,
-                        detail=f"Demande OMEGA n° {record.numero_demande} créée ; prise de "
-                        f"rendez-vous reprise au prochain passage ({self.breaker.reason}).",
-                    )
-                )
+                return self.calls.paused(record.numero_demande)
             return self.appointment.resume(record.id, record.numero_demande, slots)
         assert record.outcome is not None
         return record.outcome

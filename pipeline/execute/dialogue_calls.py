@@ -18,14 +18,18 @@ import structlog
 
 from pipeline.execute.answers import Answer
 from pipeline.execute.errors import (
+    SETTING_URL,
     BusinessFault,
     OmegaError,
+    RunLevelFault,
     ServiceUnavailable,
     TransientError,
     UnknownOutcome,
+    Unreachable,
 )
 from pipeline.execute.journal import CallEntry, Journal
 from pipeline.records import RowOutcome, Status
+from pipeline.stopping import EXIT_CONFIG, RunStop, StopCause, StopKind
 
 log = structlog.get_logger("dit_batch.dialogue")
 
@@ -44,6 +48,9 @@ class Breaker(Protocol):
 
     @property
     def reason(self) -> str: ...
+
+    @property
+    def answered(self) -> bool: ...
 
     def success(self) -> None: ...
 
@@ -65,11 +72,26 @@ class RowCalls:
     """Sends one row's OMEGA calls and journals how the row ends (one thread)."""
 
     def __init__(
-        self, journal: Journal, breaker: Breaker, *, clock: Callable[[], datetime]
+        self,
+        journal: Journal,
+        breaker: Breaker,
+        stop: RunStop,
+        *,
+        clock: Callable[[], datetime],
     ) -> None:
         self.journal = journal
         self.breaker = breaker
+        self.stop = stop
         self.clock = clock
+
+    @property
+    def halted(self) -> bool:
+        """Nothing new is sent: the run is stopping or the circuit breaker is open."""
+        return self.stop.is_set or self.breaker.is_open
+
+    def why_halted(self, cause: str = "") -> str:
+        stop = self.stop.cause
+        return stop.short if stop is not None else (self.breaker.reason or cause)
 
     # ----- one call ----------------------------------------------------------------------
     def send(self, operation: str, call: Callable[[], Answer]) -> tuple[Answer, CallEntry]:
@@ -80,11 +102,17 @@ class RowCalls:
             answer = call()
         except OmegaError as error:
             kind = _failure_kind(error)
-            if isinstance(error, ServiceUnavailable):
+            if isinstance(error, RunLevelFault):
+                self._stop_run(error, error.setting)
+            elif isinstance(error, Unreachable) and not self.breaker.answered:
+                # Unreachable from the first calls of the run on: the address is wrong.
+                self._stop_run(error, f"{SETTING_URL} (serveur injoignable)")
+            elif isinstance(error, ServiceUnavailable):
                 self.breaker.unavailable()
-            elif isinstance(error, TransientError | UnknownOutcome):
+            elif isinstance(error, TransientError):
                 self.breaker.transient_failure()
-            else:
+            elif not isinstance(error, UnknownOutcome):
+                # An unknown outcome says nothing of whether OMEGA works: not counted.
                 self.breaker.success()
             entry = CallEntry(
                 operation,
@@ -112,9 +140,30 @@ class RowCalls:
         _log_call(operation, t0, "answer", answer.code_retour, answer.attempts)
         return answer, entry
 
+    def _stop_run(self, error: OmegaError, setting: str) -> None:
+        cause = StopCause(
+            StopKind.ENDPOINT,
+            f"{error}. Vérifiez le réglage {setting}. Aucune autre ligne n'est envoyée.",
+            EXIT_CONFIG,
+        )
+        if self.stop.request(cause):
+            log.error("run_stopped", cause="endpoint", setting=setting, error=str(error))
+
     # ----- outcomes ---------------------------------------------------------------------
+    def paused(self, numero: str, cause: str = "") -> RowOutcome:
+        """A created demand whose appointment dialogue waits for the next run (the record
+        stays open in the journal)."""
+        return self.stamp(
+            RowOutcome(
+                Status.REPORTEE,
+                numero_demande=numero,
+                detail=f"Demande OMEGA n° {numero} créée ; prise de rendez-vous reprise au "
+                f"prochain passage ({self.why_halted(cause)}).",
+            )
+        )
+
     def defer(self, rid: int, *, call: CallEntry | None = None, cause: str = "") -> RowOutcome:
-        why = self.breaker.reason or cause
+        why = self.why_halted(cause)
         return self.finish(
             rid,
             RowOutcome(

@@ -24,7 +24,7 @@ from pipeline.execute.dialogue_calls import (
 )
 from pipeline.execute.dialogue_slots import Appointment, Slots
 from pipeline.execute.errors import BusinessFault, ServiceUnavailable, UnknownOutcome
-from pipeline.execute.journal import State
+from pipeline.execute.journal import CallEntry, JournalError, State
 from pipeline.execute.message_codes import describe_code, message_code
 from pipeline.records import RowOutcome, Status
 
@@ -87,30 +87,59 @@ class Creation:
             )
         presence = allowed[(code, motif)].presence_client if allowed else ""
         self.journal.advance(rid, State.VERIFIED, call=entry)
-        if self.breaker.is_open:
-            return self.calls.defer(rid)
         return self._create(rid, values, presence)
 
     def _create(self, rid: int, values: Mapping[str, str], presence: str) -> RowOutcome:
+        # The last look at the stop before the creation: once ``create_sent`` is
+        # committed, the request goes out (a hard stop puts back the ones that did not).
+        if self.calls.halted:
+            return self.calls.defer(rid)
         self.journal.advance(rid, State.CREATE_SENT)
+        stop = self.calls.stop
+        stop.creation_committed(rid)
         try:
             answer, entry = self.calls.send(
                 "CreerDemandeDIT", lambda: self.client.creer_demande(values)
             )
         except FailedCall as failed:
-            if isinstance(failed.error, UnknownOutcome):
-                return self.calls.finish(
-                    rid,
-                    RowOutcome(
-                        Status.A_VERIFIER,
-                        detail=f"{failed.error} (CreerDemandeDIT non renvoyée ; déposez un "
-                        "export du suivi des demandes dans input/suivi/ : le prochain passage "
-                        "la renverra seulement si elle n'y figure pas).",
-                    ),
-                    call=failed.entry,
-                    create_unknown=True,
-                )
-            return self._failed_before_creation(rid, failed)
+            stop.creation_leaving()
+            try:
+                return self._create_failed(rid, failed)
+            except JournalError as exc:
+                exc.after_creation = isinstance(failed.error, UnknownOutcome)
+                raise
+        stop.creation_leaving()
+        try:
+            return self._created(rid, values, presence, answer, entry)
+        except JournalError as exc:
+            # OMEGA answered but the journal could not keep it: the demand may exist.
+            exc.after_creation = True
+            exc.numero_demande = exc.numero_demande or answer.numero_demande
+            raise
+
+    def _create_failed(self, rid: int, failed: FailedCall) -> RowOutcome:
+        if isinstance(failed.error, UnknownOutcome):
+            return self.calls.finish(
+                rid,
+                RowOutcome(
+                    Status.A_VERIFIER,
+                    detail=f"{failed.error} (CreerDemandeDIT non renvoyée ; déposez un "
+                    "export du suivi des demandes dans input/suivi/ : le prochain passage "
+                    "la renverra seulement si elle n'y figure pas).",
+                ),
+                call=failed.entry,
+                create_unknown=True,
+            )
+        return self._failed_before_creation(rid, failed)
+
+    def _created(
+        self,
+        rid: int,
+        values: Mapping[str, str],
+        presence: str,
+        answer: Answer,
+        entry: CallEntry,
+    ) -> RowOutcome:
         numero = answer.numero_demande
         if answer.type_retour == TERMINE:
             return self.calls.finish(rid, terminal_outcome(answer, values), call=entry)
@@ -124,8 +153,8 @@ class Creation:
                     answer,
                     detail="OMEGA a interrompu la création sur un incident technique : la "
                     "demande existe peut-être. Vérifier dans le suivi des demandes OMEGA "
-                    "(référence, PCE) avant toute autre action ; ne pas la redéposer. Si "
-                    "elle n'y figure pas : option --retry-unknown.",
+                    "(référence, PCE) avant toute autre action ; ne pas la redéposer : un "
+                    "export du suivi déposé dans input/suivi/ la règle au prochain passage.",
                 ),
                 call=entry,
                 create_unknown=not numero,
@@ -186,7 +215,7 @@ class Creation:
         error = failed.error
         if isinstance(error, BusinessFault):
             status, detail = Status.REFUS_OMEGA, f"Requête refusée par OMEGA : {error}"
-        elif isinstance(error, ServiceUnavailable) or self.breaker.is_open:
+        elif isinstance(error, ServiceUnavailable) or self.calls.halted:
             return self.calls.defer(rid, call=failed.entry, cause=str(error))
         else:
             status, detail = Status.ERREUR_TECHNIQUE, f"{error} ; ligne à relancer"

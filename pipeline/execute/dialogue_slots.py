@@ -25,7 +25,7 @@ from pipeline.execute.dialogue_calls import (
     terminal_outcome,
 )
 from pipeline.execute.errors import BusinessFault, UnknownOutcome
-from pipeline.execute.journal import State
+from pipeline.execute.journal import JournalError, State
 from pipeline.records import RowOutcome, Status
 
 POLICY_FIRST_SLOT = "premier-creneau"
@@ -111,10 +111,19 @@ class Appointment:
         return self.run(rid, numero, slots)
 
     def run(self, rid: int, numero: str, st: Slots) -> RowOutcome:
+        try:
+            return self._run(rid, numero, st)
+        except JournalError as exc:
+            exc.after_creation, exc.numero_demande = True, numero
+            raise
+
+    def _run(self, rid: int, numero: str, st: Slots) -> RowOutcome:
         offered = st.offered if st.offered is not None else []
         tried = st.tried if st.tried is not None else []
         st.offered, st.tried = offered, tried
         for _ in range(4 * self.max_slot_tries + 4):  # bounded whatever OMEGA answers
+            if self.calls.stop.halts_dialogues:
+                return self.calls.paused(numero)  # the record stays open for the next run
             if st.pending is None:
                 st.pending = self._next_step(st)
                 self.journal.advance(rid, State.SLOT, dialogue=st.to_json())
@@ -123,6 +132,12 @@ class Appointment:
             try:
                 answer, entry = self.calls.send(op, partial(self._rdv_call, numero, step))
             except FailedCall as failed:
+                if self.calls.stop.halts_dialogues and not isinstance(failed.error, UnknownOutcome):
+                    # Not processed by OMEGA, and the run is stopping: the step is redone
+                    # by the next run.
+                    st.pending = None
+                    self.journal.advance(rid, State.SLOT, dialogue=st.to_json(), call=failed.entry)
+                    return self.calls.paused(numero, str(failed.error))
                 if (
                     isinstance(failed.error, UnknownOutcome)
                     and op in REPLAYED

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 import requests
 from zeep import exceptions as zeep_exc
@@ -76,6 +77,41 @@ class UnknownOutcome(OmegaError):
     """A state-changing request may have reached OMEGA: check the demand tracking, never resend."""
 
 
+class Unreachable(TransientError):
+    """No connection could be made (refused, name unknown): the request was not sent."""
+
+
+class RunLevelFault(OmegaError):
+    """A failure that concerns every row of the run, not this one: the endpoint answers
+    like a wrong URL, refuses authentication, or OMEGA refuses the supplier's identity.
+    ``setting`` names what the operator must check; the request was not processed."""
+
+    def __init__(self, message: str, *, setting: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.setting = setting
+
+
+# Annexe A answers that refuse the caller itself (every request of the run would get
+# them), with the setting to check; compared without accents or case.
+IDENTITY_REFUSALS: tuple[tuple[str, str], ...] = (
+    ("habilitation incorrecte", "[omega] dn_entreprise / numero_cad (et le certificat client)"),
+    ("etat du cad invalide", "[omega] numero_cad (CAD non valide chez GRDF)"),
+    ("le login doit etre renseigne", "[omega] login"),
+)
+SETTING_URL = "[omega] url"
+SETTING_CERTIFICATE = "le certificat client ([omega] cert_file, key_file, ca_file)"
+
+
+def identity_setting(messages: Iterable[str]) -> str:
+    """The setting to check when a MessageRetour refuses the caller's identity, else ''."""
+    for message in messages:
+        folded = _fold(message)
+        for prefix, setting in IDENTITY_REFUSALS:
+            if folded.startswith(prefix):
+                return setting
+    return ""
+
+
 def is_unavailable_message(messages: Iterable[str]) -> bool:
     """True when one of OMEGA's MessageRetour says the service is closed or in maintenance."""
     return any(_fold(m).startswith(UNAVAILABLE_PREFIX) for m in messages)
@@ -90,6 +126,7 @@ def classify(
     type_retour: str = "",
     code_retour: str = "",
     messages: tuple[str, ...] = (),
+    content_type: str = "",
 ) -> OmegaError | None:
     """Decide what one attempt means; ``None`` = a business answer to hand back.
 
@@ -105,6 +142,16 @@ def classify(
                 f"OMEGA indisponible (fermé ou en maintenance) : {' '.join(messages)}",
                 operation=operation,
                 retryable=True,
+                http_status=http_status,
+                code_retour=code_retour,
+                messages=messages,
+            )
+        setting = identity_setting(messages) if type_retour == "A" else ""
+        if setting:
+            return RunLevelFault(
+                f"OMEGA refuse l'identité du fournisseur sur {operation} : {' '.join(messages)}",
+                setting=setting,
+                operation=operation,
                 http_status=http_status,
                 code_retour=code_retour,
                 messages=messages,
@@ -141,7 +188,7 @@ def classify(
         return _network(operation, error, safe)
 
     if isinstance(error, zeep_exc.Error):
-        return _http(operation, error, http_status, safe)
+        return _http(operation, error, http_status, safe, content_type)
 
     raise error
 
@@ -150,17 +197,17 @@ def _network(operation: str, error: requests.exceptions.RequestException, safe: 
     """Network-level failures: was the request possibly delivered?"""
     detail = _root_cause(error)
     if isinstance(error, requests.exceptions.ConnectTimeout) or _not_connected(error):
-        return TransientError(
+        return Unreachable(
             f"OMEGA injoignable (connexion impossible, requête non envoyée) : {detail}",
             operation=operation,
             retryable=True,
         )
     if isinstance(error, requests.exceptions.SSLError) and _tls_refused(detail):
-        return TransientError(
+        return RunLevelFault(
             "Connexion sécurisée (TLS) refusée, requête non traitée : vérifier le certificat "
             f"client, la clé et l'autorité de certification configurés ({detail})",
+            setting=SETTING_CERTIFICATE,
             operation=operation,
-            retryable=False,
         )
     if isinstance(error, requests.exceptions.ReadTimeout):
         what = "pas de réponse d'OMEGA dans le délai imparti"
@@ -173,10 +220,39 @@ def _network(operation: str, error: requests.exceptions.RequestException, safe: 
     return _unknown(operation, what, None)
 
 
-def _http(operation: str, error: zeep_exc.Error, http_status: int | None, safe: bool) -> OmegaError:
+def _http(
+    operation: str,
+    error: zeep_exc.Error,
+    http_status: int | None,
+    safe: bool,
+    content_type: str = "",
+) -> OmegaError:
     """An HTTP answer that is not a usable SOAP answer (no fault, wrong status, bad XML)."""
     status = http_status or getattr(error, "status_code", None) or None
     label = f"HTTP {status}" if status else "réponse illisible"
+    # Not OMEGA's service at all: nothing was processed, every row would get the same.
+    if status in (404, 405, 501) or (
+        safe
+        and (status is None or 200 <= status < 300)
+        and content_type
+        and "xml" not in content_type.lower()
+    ):
+        kind = f"{label}, {content_type}" if content_type else label
+        return RunLevelFault(
+            f"L'adresse configurée ne répond pas comme le service OMEGA ({kind}) sur "
+            f"{operation} : requête non traitée",
+            setting=SETTING_URL,
+            operation=operation,
+            http_status=status,
+        )
+    if status in (401, 403):
+        return RunLevelFault(
+            f"Authentification refusée par le serveur ({label}) sur {operation} : requête "
+            "non traitée",
+            setting=SETTING_CERTIFICATE + " et [omega] url",
+            operation=operation,
+            http_status=status,
+        )
     # Refused before any processing: OMEGA unchanged whatever the operation.
     if status in (408, 429, 503):
         return TransientError(

@@ -19,7 +19,6 @@ and reported only through ``on_outcome``; the returned mapping keeps the first.
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
@@ -27,103 +26,34 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
-from fractions import Fraction
 from types import TracebackType
 
 import structlog
-from pyrate_limiter import InMemoryBucket, Limiter, Rate, RateItem
 
 from pipeline.config import Settings
+from pipeline.execute.breaker import CircuitBreaker
 from pipeline.execute.client import CallRecord, OmegaClient
 from pipeline.execute.dialogue import RowDialogue
-from pipeline.execute.journal import ClaimKind, Job, Journal, idempotency_key
+from pipeline.execute.journal import (
+    ClaimKind,
+    Job,
+    Journal,
+    JournalError,
+    idempotency_key,
+)
 from pipeline.execute.message_codes import load_message_codes
+from pipeline.execute.ratelimit import RateGate, build_limiter
+from pipeline.execute.stop_outcomes import in_flight_at_deadline, journal_failed, not_started
 from pipeline.records import Finding, RowOutcome, Status
+from pipeline.stopping import EXIT_STORAGE, RunStop, StopCause, StopKind
 
 __all__ = ["CircuitBreaker", "Executor", "Job", "RateGate", "build_limiter", "idempotency_key"]
 
 log = structlog.get_logger("dit_batch.executor")
 
 
-def build_limiter(rate_per_s: float) -> Limiter:
-    """A limiter allowing ``rate_per_s`` calls per second, evenly spaced.
-
-    Two pyrate-limiter rates (a window of N ms admits a new item when fewer than the
-    limit were recorded in the last N + 1 milliseconds, hence the ``- 1``):
-
-    - pace: ``k`` permits per ``k * 1000 / rate_per_s`` ms, ``k`` = ceil(rate_per_s / 100)
-      (one every 20 ms at 50/s), so no burst of a whole second's permits that network
-      jitter could push into the next second as OMEGA counts them;
-    - cap: never more than ``rate_per_s`` (2.5/s: 5 per 2 s) in any sliding window, with
-      one millisecond to spare.
-    """
-    group = max(1, math.ceil(rate_per_s / 100))
-    pace_ms = max(2, round(group * 1000 / rate_per_s))
-    fraction = Fraction(rate_per_s).limit_denominator(1000)
-    cap = Rate(fraction.numerator, fraction.denominator * 1000)
-    rates = [Rate(group, pace_ms - 1), cap] if group < fraction.numerator else [cap]
-    return Limiter(InMemoryBucket(rates), buffer_ms=1)
-
-
-class RateGate:
-    """Blocks until the shared limiter grants one permit, stamped with the real time.
-
-    pyrate-limiter's own blocking wait re-submits the permit with its *planned* time
-    after sleeping, so a late wake-up is counted earlier than the call really went out.
-    Here every attempt is a non-blocking acquisition at the current time and the wait
-    in between is the bucket's own estimate: the limit holds in real time. Waits are
-    real (time.sleep): the rate limit is about the wall clock, whatever sleep the
-    client's retries are given.
-    """
-
-    def __init__(self, rate_per_s: float) -> None:
-        self.limiter = build_limiter(rate_per_s)
-        (self._bucket,) = self.limiter.buckets()
-
-    def __call__(self, operation: str = "") -> None:
-        while not self.limiter.try_acquire("omega", blocking=False):
-            now: int = self._bucket.now()  # type: ignore[no-untyped-call]
-            wait_ms = self._bucket.waiting(RateItem("omega", now))
-            wait_s = (wait_ms if isinstance(wait_ms, int) else 1) / 1000
-            time.sleep(max(0.0002, wait_s - 0.0008))  # wake just before the permit frees
-
-
-class CircuitBreaker:
-    """Opens on ``unavailable()`` or after ``threshold`` consecutive transient failures."""
-
-    def __init__(self, threshold: int) -> None:
-        self.threshold = max(1, threshold)
-        self._lock = threading.Lock()
-        self._consecutive = 0
-        self._reason = ""
-
-    @property
-    def is_open(self) -> bool:
-        return bool(self._reason)
-
-    @property
-    def reason(self) -> str:
-        return self._reason
-
-    def success(self) -> None:
-        with self._lock:
-            self._consecutive = 0
-
-    def transient_failure(self) -> None:
-        with self._lock:
-            self._consecutive += 1
-            if self._consecutive >= self.threshold and not self._reason:
-                self._reason = (
-                    f"envoi interrompu après {self._consecutive} erreurs techniques "
-                    "consécutives avec OMEGA"
-                )
-                log.warning("circuit_breaker_open", cause="transient", count=self._consecutive)
-
-    def unavailable(self) -> None:
-        with self._lock:
-            if not self._reason:
-                self._reason = "OMEGA indisponible (fermé ou en maintenance)"
-                log.warning("circuit_breaker_open", cause="unavailable")
+class CreationTakenBack(Exception):
+    """A creation withdrawn by a hard stop before its request was written."""
 
 
 class Executor:
@@ -141,6 +71,7 @@ class Executor:
         on_outcome: Callable[[Job, RowOutcome], None] | None = None,
         client_factory: Callable[[], OmegaClient] | None = None,
         on_call: Callable[[CallRecord], None] | None = None,
+        stop: RunStop | None = None,
     ) -> None:
         self.settings = settings
         self.journal = journal
@@ -155,6 +86,10 @@ class Executor:
         self.message_codes = load_message_codes(settings.paths.referential_dir)
         self.gate = RateGate(settings.execution.rate_per_s)
         self.breaker = CircuitBreaker(settings.execution.breaker_threshold)
+        self.stop = stop if stop is not None else RunStop(grace_s=settings.execution.stop_grace_s)
+        # True when a stop's grace ran out with calls still in flight: their threads are
+        # left behind and the process must exit without waiting for them.
+        self.abandoned = False
         self._clients: dict[int, OmegaClient] = {}
         self._lock = threading.Lock()
 
@@ -165,56 +100,118 @@ class Executor:
         errors = [f for f in findings if f.is_error] or list(findings)
         outcome = RowOutcome(
             Status.REJET_VALIDATION,
-            processed_at=self._now(),
+            processed_at=_stamp(self.clock),
             detail="; ".join(f.describe() for f in errors),
         )
-        final = self.journal.record_final(
-            job,
-            outcome,
-            run_id=self.run_id,
-            duplicate_in_file=any(f.rule == "REFERENCE_DOUBLON" for f in errors),
-        )
-        self._log_outcome(job, final)
+        try:
+            final = self.journal.record_final(
+                job,
+                outcome,
+                run_id=self.run_id,
+                duplicate_in_file=any(f.rule == "REFERENCE_DOUBLON" for f in errors),
+            )
+        except JournalError as exc:  # reported as it is; its file stays in input/
+            self._journal_failed(job, exc)
+            final = outcome
+        log_outcome(job, final)
         return final
 
     def run(self, jobs: Iterable[Job]) -> dict[str, RowOutcome]:
-        """Process every job; returns the outcome by key (each job gets exactly one)."""
+        """Process every job; returns the outcome by key (each job gets exactly one).
+
+        Once the run's stop is requested, the jobs not handed out yet end REPORTEE (not
+        journaled: their file stays in input/), the calls in flight get the stop's grace;
+        past it, the rows still in flight are reported from their journal state and
+        their threads left behind (``abandoned``).
+        """
         results: dict[str, RowOutcome] = {}
         seen: set[str] = set()
         duplicates: list[Job] = []
         workers = max(1, self.settings.execution.workers)
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="omega")
+        in_flight: dict[Future[RowOutcome], Job] = {}
         try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="omega") as pool:
-                in_flight: dict[Future[RowOutcome], Job] = {}
-                for job in jobs:
-                    if job.key in seen:
-                        duplicates.append(job)
-                        continue
-                    seen.add(job.key)
-                    while len(in_flight) >= 2 * workers:
-                        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            self._collect(in_flight.pop(future), future.result(), results)
-                    in_flight[pool.submit(self._process, job)] = job
-                while in_flight:
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        self._collect(in_flight.pop(future), future.result(), results)
+            for job in jobs:
+                if job.key in seen:
+                    duplicates.append(job)
+                    continue
+                seen.add(job.key)
+                if self.stop.is_set:
+                    self._collect(job, self.not_started(job), results)
+                    continue
+                while len(in_flight) >= 2 * workers:
+                    self._drain(in_flight, results, until=2 * workers - 1)
+                in_flight[pool.submit(self._process, job)] = job
+            self._drain(in_flight, results, until=0)
             for job in duplicates:
-                self._collect(job, self._process(job), {})
+                outcome = self.not_started(job) if self.stop.is_set else self._process(job)
+                self._collect(job, outcome, {})
         finally:
-            self._close_clients()
+            pool.shutdown(wait=not self.abandoned, cancel_futures=True)
+            if not self.abandoned:
+                self._close_clients()
         return results
+
+    def not_started(self, job: Job) -> RowOutcome:
+        """A row the stop kept from being sent: nothing journaled, its file stays."""
+        return not_started(self.stop.cause, _stamp(self.clock))
+
+    def hard_stop(self) -> int:
+        """Before exiting at once: creations committed but not sent go back to
+        ``verified`` (never taken for unanswered ones); returns how many."""
+        try:
+            return self.journal.unsend_creations(self.stop.take_back_unsent())
+        except JournalError:
+            return 0
+
+    def _drain(
+        self, in_flight: dict[Future[RowOutcome], Job], results: dict[str, RowOutcome], until: int
+    ) -> None:
+        """Collect finished rows until at most ``until`` are in flight (or the grace ends)."""
+        while len(in_flight) > until:
+            left = self.stop.grace_left()
+            if left <= 0:
+                self._abandon(in_flight, results)
+                return
+            done, _ = wait(in_flight, timeout=min(left, 0.25), return_when=FIRST_COMPLETED)
+            for future in done:
+                self._collect(in_flight.pop(future), future.result(), results)
+
+    def _abandon(
+        self, in_flight: dict[Future[RowOutcome], Job], results: dict[str, RowOutcome]
+    ) -> None:
+        """The grace is over: report the rows still in flight from their journal state."""
+        self.abandoned = True
+        self.stop.expire()
+        self.hard_stop()
+        log.warning("stop_grace_expired", rows_in_flight=len(in_flight))
+        for future, job in list(in_flight.items()):
+            in_flight.pop(future)
+            try:
+                record = self.journal.latest(job.key)
+            except JournalError:
+                record = None
+            outcome = in_flight_at_deadline(record, self.stop.grace_s, _stamp(self.clock))
+            self._collect(job, outcome, results)
 
     def deferred_jobs(self) -> list[Job]:
         """Rows that earlier runs left REPORTEE or unfinished (the tracking's reopened rows
         included) or whose lost appointment step is to be resumed, to send without their
         file."""
-        return [r.job() for r in self.journal.open_records()]
+        try:
+            records = self.journal.open_records()
+        except JournalError as exc:
+            self._journal_failed(None, exc)
+            return []
+        return [r.job() for r in records]
 
     def acquire(self, operation: str) -> None:
         """Block until the global rate limit allows one more call (the clients' before_call)."""
         self.gate(operation)
+        if operation == "CreerDemandeDIT" and not self.stop.creation_leaving():
+            # Taken back by a hard stop while waiting here: journaled ``verified``
+            # again, it must not go out (the exception reaches no journal step).
+            raise CreationTakenBack("CreerDemandeDIT reprise par l'arrêt, non envoyée")
 
     def close(self) -> None:
         self._close_clients()
@@ -232,6 +229,8 @@ class Executor:
 
     # ----- internals ------------------------------------------------------------------------
     def _process(self, job: Job) -> RowOutcome:
+        if self.stop.is_set:
+            return self.not_started(job)
         try:
             claim = self.journal.claim(job, run_id=self.run_id)
             if claim.kind in (ClaimKind.ALREADY_DONE, ClaimKind.REFUSED):
@@ -242,22 +241,34 @@ class Executor:
                 self.journal,
                 self.settings.execution,
                 self.breaker,
+                self.stop,
                 clock=self.clock,
                 message_codes=self.message_codes,
             )
             return dialogue.run(claim.record)
+        except JournalError as exc:
+            return self._journal_failed(job, exc)
+        except CreationTakenBack:  # journaled ``verified`` again by the stop
+            return self.not_started(job)
         except Exception as exc:  # one broken row must not stop the others
             log.exception("row_failed", idempotency_key=job.key, source=job.source, line=job.line)
             return RowOutcome(
                 Status.ERREUR_TECHNIQUE,
-                processed_at=self._now(),
+                processed_at=_stamp(self.clock),
                 detail=f"Erreur inattendue ({type(exc).__name__}) : la ligne sera reprise au "
                 "prochain passage ; voir le journal d'exécution",
             )
 
+    def _journal_failed(self, job: Job | None, exc: JournalError) -> RowOutcome:
+        """A step could not be committed: nothing more is sent by anyone; the row stays
+        in the journal as it was and is taken up by the next run."""
+        if self.stop.request(StopCause(StopKind.STORAGE, str(exc), EXIT_STORAGE)):
+            log.error("run_stopped", cause="journal", error=str(exc))
+        return journal_failed(exc, _stamp(self.clock))
+
     def _collect(self, job: Job, outcome: RowOutcome, results: dict[str, RowOutcome]) -> None:
         results.setdefault(job.key, outcome)
-        self._log_outcome(job, outcome)
+        log_outcome(job, outcome)
         if self.on_outcome is not None:
             self.on_outcome(job, outcome)
 
@@ -277,11 +288,12 @@ class Executor:
                 self.base_url,
                 max_attempts=execution.max_attempts,
                 max_retry_delay_s=execution.max_retry_delay_s,
-                sleep=self.sleep,
+                sleep=self.stop.sleep if self.sleep is time.sleep else self.sleep,
                 rng=random.Random(seed),
                 before_call=self.acquire,
                 on_call=self.on_call,
                 log_soap=self.settings.omega.log_soap,
+                should_stop=lambda: self.stop.is_set,
             )
         with self._lock:
             self._clients[ident] = client
@@ -293,18 +305,19 @@ class Executor:
         for client in clients:
             client.close()
 
-    def _now(self) -> str:
-        return self.clock().isoformat(timespec="seconds")
 
-    @staticmethod
-    def _log_outcome(job: Job, outcome: RowOutcome) -> None:
-        log.info(
-            "row_outcome",
-            idempotency_key=job.key,
-            source=job.source,
-            line=job.line,
-            status=outcome.status.value,
-            code_retour=outcome.code_retour,
-            numero_demande=outcome.numero_demande,
-            attempts=outcome.attempts,
-        )
+def _stamp(clock: Callable[[], datetime]) -> str:
+    return clock().isoformat(timespec="seconds")
+
+
+def log_outcome(job: Job, outcome: RowOutcome) -> None:
+    log.info(
+        "row_outcome",
+        idempotency_key=job.key,
+        source=job.source,
+        line=job.line,
+        status=outcome.status.value,
+        code_retour=outcome.code_retour,
+        numero_demande=outcome.numero_demande,
+        attempts=outcome.attempts,
+    )

@@ -44,8 +44,10 @@ when its key comes in). This module holds :class:`Journal`, the class other code
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -62,7 +64,12 @@ from pipeline.execute.journal_records import (
     idempotency_key,
 )
 from pipeline.execute.journal_rows import SELECT_ROWS, RowStore, decode_record
-from pipeline.execute.journal_schema import JournalError, Transaction, open_connection
+from pipeline.execute.journal_schema import (
+    JournalError,
+    Transaction,
+    open_connection,
+    storage_guard,
+)
 from pipeline.records import RowOutcome, Status
 
 # The journal's public face within the execute stage: the record types are re-exported.
@@ -92,8 +99,33 @@ class Journal:
 
     # ----- lifecycle ----------------------------------------------------------------
     def close(self) -> None:
-        with self._lock:
+        # Closing a journal whose disk failed: what is committed stays.
+        with self._lock, suppress(sqlite3.Error):
             self._conn.close()
+
+    def unsend_creations(self, record_ids: Iterable[int], *, timeout_s: float = 2.0) -> int:
+        """Put records left in ``create_sent`` whose request never left the process back
+        to ``verified`` (a hard stop); returns how many. Gives up, changing nothing,
+        when the journal is not free within ``timeout_s`` (or is in the middle of a
+        transaction of the calling thread, which the signal interrupted)."""
+        ids = list(record_ids)
+        if not ids or not self._lock.acquire(timeout=timeout_s):
+            return 0
+        try:
+            if self._conn.in_transaction:
+                # The signal interrupted this very thread inside a transaction that will
+                # never commit: a change made in it would be lost with it.
+                return 0
+            with storage_guard(self.path), Transaction(self._conn, self._lock):
+                marks = ", ".join("?" for _ in ids)
+                cursor = self._conn.execute(
+                    "UPDATE rows SET state = ?, updated_at = ?"
+                    f" WHERE state = ? AND id IN ({marks})",
+                    (State.VERIFIED.value, self._now(), State.CREATE_SENT.value, *ids),
+                )
+                return cursor.rowcount
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> Journal:
         return self
@@ -112,7 +144,8 @@ class Journal:
 
         The cases are described in :meth:`KeyClaims.claim`.
         """
-        return self._claims.claim(job, run_id=run_id)
+        with storage_guard(self.path):
+            return self._claims.claim(job, run_id=run_id)
 
     def record_final(
         self, job: Job, outcome: RowOutcome, *, run_id: str, duplicate_in_file: bool = False
@@ -122,9 +155,10 @@ class Journal:
         The same request that already led to a demand, dropped again, gets DEJA_TRAITEE
         instead; any other row keeps its own outcome (see :meth:`KeyClaims.record_final`).
         """
-        return self._claims.record_final(
-            job, outcome, run_id=run_id, duplicate_in_file=duplicate_in_file
-        )
+        with storage_guard(self.path):
+            return self._claims.record_final(
+                job, outcome, run_id=run_id, duplicate_in_file=duplicate_in_file
+            )
 
     # ----- steps ----------------------------------------------------------------------
     def advance(
@@ -138,7 +172,7 @@ class Journal:
     ) -> None:
         """Commit a step (and the call whose answer led to it) before going on."""
         now = self._now()
-        with self._tx():
+        with storage_guard(self.path), Transaction(self._conn, self._lock):
             sets = ["state = ?", "updated_at = ?"]
             params: list[Any] = [state.value, now]
             if numero_demande is not None:
@@ -156,7 +190,7 @@ class Journal:
 
     def log_call(self, record_id: int, call: CallEntry) -> None:
         """Keep a call whose answer does not change the record's state."""
-        with self._tx():
+        with storage_guard(self.path), Transaction(self._conn, self._lock):
             self._rows.insert_call(record_id, call)
             self._conn.execute(
                 "UPDATE rows SET attempts = attempts + ?, updated_at = ? WHERE id = ?",
@@ -177,7 +211,7 @@ class Journal:
         ``dialogue`` replaces the record's dialogue in the same transaction; a dialogue
         marked ``resumable`` keeps the row's values (the next run resumes it)."""
         now = self._now()
-        with self._tx():
+        with storage_guard(self.path), Transaction(self._conn, self._lock):
             if dialogue is not None:
                 self._conn.execute(
                     "UPDATE rows SET dialogue_json = ? WHERE id = ?",
@@ -199,12 +233,12 @@ class Journal:
 
     # ----- reading --------------------------------------------------------------------
     def get(self, record_id: int) -> JournalRecord:
-        with self._lock:
+        with storage_guard(self.path), self._lock:
             return self._rows.get(record_id)
 
     def history(self, key: str) -> list[JournalRecord]:
         """Every record of a key, oldest first."""
-        with self._lock:
+        with storage_guard(self.path), self._lock:
             rows = self._conn.execute(
                 f"{SELECT_ROWS} WHERE r.key = ? ORDER BY r.id", (key,)
             ).fetchall()
@@ -212,11 +246,11 @@ class Journal:
 
     def latest(self, key: str) -> JournalRecord | None:
         """The record that decides a key's fate (its last record that is not DEJA_TRAITEE)."""
-        with self._lock:
+        with storage_guard(self.path), self._lock:
             return self._rows.anchor(key)
 
     def calls(self, record_id: int) -> list[CallEntry]:
-        with self._lock:
+        with storage_guard(self.path), self._lock:
             rows = self._conn.execute(
                 "SELECT operation, started_at, finished_at, outcome, type_retour, code_retour,"
                 " messages_json, attempts FROM calls WHERE row_id = ? ORDER BY id",
@@ -230,7 +264,7 @@ class Journal:
     def open_records(self) -> list[JournalRecord]:
         """Records a later run must pick up (latest of their key): unfinished, REPORTEE,
         or A_VERIFIER with a lost appointment step marked resumable."""
-        with self._lock:
+        with storage_guard(self.path), self._lock:
             rows = self._conn.execute(
                 f"{SELECT_ROWS} WHERE (r.status IS NULL OR r.status != ?) AND r.id = ("
                 " SELECT MAX(id) FROM rows WHERE key = r.key AND decides = 1 AND"
@@ -274,7 +308,7 @@ class Journal:
         """Reopen a record at ``state`` (values kept): the tracking proved its demand
         absent (``pending``: sent again) or waiting for an appointment (``created``)."""
         now = self._now()
-        with self._tx():
+        with Transaction(self._conn, self._lock):
             self._conn.execute(
                 "UPDATE rows SET run_id = ?, state = ?, status = NULL, create_unknown = 0,"
                 " numero_demande = ?, type_retour = '', code_retour = '', messages_json = '[]',"
@@ -292,13 +326,10 @@ class Journal:
                 self._rows.insert_call(record_id, call)
 
     def all_records(self) -> Iterator[JournalRecord]:
-        with self._lock:
+        with storage_guard(self.path), self._lock:
             rows = self._conn.execute(f"{SELECT_ROWS} ORDER BY r.id").fetchall()
         return map(decode_record, rows)
 
     # ----- internals ------------------------------------------------------------------
     def _now(self) -> str:
         return self._clock().isoformat(timespec="milliseconds")
-
-    def _tx(self) -> Transaction:
-        return Transaction(self._conn, self._lock)

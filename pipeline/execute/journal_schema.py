@@ -10,16 +10,41 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 
+from pipeline.stopping import storage_cause
+
 # 2: rows.cells_json, rows.file_id, table files; 3: rows.fingerprint_json, rows.decides
 SCHEMA_VERSION = 3
-BUSY_TIMEOUT_MS = 30_000
+# How long a step waits for a lock held by another process (a backup, an sqlite3 shell)
+# before the run stops on it: short, the operator is told at once.
+BUSY_TIMEOUT_MS = 3_000
 
 
 class JournalError(Exception):
-    """The journal file cannot be used (the message says why, in French)."""
+    """The journal file cannot be used (the message says why, in French).
+
+    Raised by a step that could not be committed, ``after_creation`` and
+    ``numero_demande`` say what the dialogue knew of OMEGA when it failed (set by the
+    dialogue on its way up): True/the number when a demand may exist.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.after_creation = False
+        self.numero_demande = ""
+
+
+@contextmanager
+def storage_guard(path: Path) -> Iterator[None]:
+    """SQLite and file-system errors become a French ``JournalError`` naming the file."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise JournalError(f"Journal {path} : {storage_cause(exc)}") from exc
 
 
 _SCHEMA = """
@@ -93,7 +118,12 @@ def open_connection(path: Path, lock: threading.RLock) -> sqlite3.Connection:
     """The journal file's connection, shared by the worker threads (``lock`` guards it)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(
+            str(path),
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
@@ -109,8 +139,14 @@ def open_connection(path: Path, lock: threading.RLock) -> sqlite3.Connection:
             )
         conn.executescript(_SCHEMA)
         _migrate(conn, lock)
+        # A file damaged past its first pages opens fine: look at every page now rather
+        # than fail in the middle of the night's sending.
+        check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if str(check).lower() != "ok":
+            detail = " ".join(str(check).split())
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({detail})")
     except (sqlite3.Error, OSError) as exc:
-        raise JournalError(f"Journal {path} inutilisable : {exc}") from exc
+        raise JournalError(f"Journal {path} inutilisable : {storage_cause(exc)}") from exc
     return conn
 
 
@@ -154,7 +190,22 @@ class Transaction:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if self._outer:
-                self._conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+            if not self._outer:
+                return
+            if exc_type is None:
+                try:
+                    self._conn.execute("COMMIT")
+                    return
+                except sqlite3.Error:
+                    self._rollback()  # SQLite may keep the failed transaction open
+                    raise
+            self._rollback()
         finally:
             self._lock.release()
+
+    def _rollback(self) -> None:
+        """Roll back what is open; a rollback that fails too (disk gone) changes nothing
+        committed, and the error that matters is the first one."""
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")

@@ -47,12 +47,14 @@ class OmegaTransport(Transport):
         self.operation = ""
         self.sent = False
         self.status: int | None = None
+        self.content_type = ""
         self.elapsed_s = 0.0
 
     def reset(self, operation: str) -> None:
         self.operation = operation
         self.sent = False
         self.status = None
+        self.content_type = ""
         self.elapsed_s = 0.0
 
     def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
@@ -74,6 +76,7 @@ class OmegaTransport(Transport):
         finally:
             self.elapsed_s = self._clock() - start
         self.status = response.status_code
+        self.content_type = response.headers.get("Content-Type", "")
         return response
 
 

@@ -25,6 +25,11 @@ def safe_stem(stem: str) -> str:
     return cleaned.strip(" .") or "fichier"
 
 
+# The temporary workbooks' names (``temp_path``): what a later run may remove when a
+# killed run left one behind, and nothing else.
+TEMP_NAME_PATTERN = re.compile(r"\.dit-batch-[0-9a-f]{12}\.xlsx\.tmp")
+
+
 def temp_path(output_dir: Path) -> Path:
     """A new hidden file next to the final one (same file system), with umask permissions."""
     while True:
