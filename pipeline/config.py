@@ -59,6 +59,7 @@ class ExecutionSettings:
     breaker_threshold: int = 5
     slot_policy: str = "premier-creneau"
     max_slot_tries: int = 3
+    coordinate_slots: bool = True
 
 
 @dataclass(frozen=True, slots=True)

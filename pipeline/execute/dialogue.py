@@ -36,7 +36,9 @@ Failures, decided here once:
 
 ``RowDialogue`` composes the stages: dialogue_creation.py (receivability and creation),
 dialogue_slots.py (appointment, with its journaled state) and dialogue_calls.py (one
-call sent, the row's end journaled, OMEGA's answers read).
+call sent, the row's end journaled, OMEGA's answers read). The executor hands every
+dialogue of a run the same ``SlotBoard`` (slot_board.py): the slot chosen in a ListeDP
+is the earliest one no other worker of the run holds or has just filled.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from pipeline.execute.dialogue_calls import Breaker, RowCalls
 from pipeline.execute.dialogue_creation import Creation
 from pipeline.execute.dialogue_slots import Appointment, Slots
 from pipeline.execute.journal import Journal, JournalRecord, State
+from pipeline.execute.slot_board import SlotBoard
 from pipeline.records import RowOutcome, Status
 
 __all__ = ["Breaker", "RowDialogue"]
@@ -66,13 +69,14 @@ class RowDialogue:
         breaker: Breaker,
         *,
         clock: Callable[[], datetime],
+        board: SlotBoard | None = None,
     ) -> None:
         self.client = client
         self.journal = journal
         self.breaker = breaker
         self.clock = clock
         self.calls = RowCalls(journal, breaker, clock=clock)
-        self.appointment = Appointment(client, self.calls, execution)
+        self.appointment = Appointment(client, self.calls, execution, board)
         self.creation = Creation(client, self.calls, self.appointment)
 
     # ----- entry point ------------------------------------------------------------------

@@ -80,11 +80,13 @@ class Creation:
 
     def _create(self, rid: int, values: Mapping[str, str], presence: str) -> RowOutcome:
         self.journal.advance(rid, State.CREATE_SENT)
+        listed_at = self.appointment.claim_requested(values)
         try:
             answer, entry = self.calls.send(
                 "CreerDemandeDIT", lambda: self.client.creer_demande(values)
             )
         except FailedCall as failed:
+            self.appointment.creation_answered(values, None)
             if isinstance(failed.error, UnknownOutcome):
                 return self.calls.finish(
                     rid,
@@ -97,6 +99,7 @@ class Creation:
                     create_unknown=True,
                 )
             return self._failed_before_creation(rid, failed)
+        self.appointment.creation_answered(values, answer)
         numero = answer.numero_demande
         if answer.type_retour == TERMINE:
             return self.calls.finish(rid, terminal_outcome(answer, values), call=entry)
@@ -133,7 +136,7 @@ class Creation:
         self.journal.advance(
             rid, State.CREATED, numero_demande=numero, dialogue=slots.to_json(), call=entry
         )
-        return self.appointment.run(rid, numero, slots)
+        return self.appointment.run(rid, numero, slots, listed_at=listed_at)
 
     def _failed_before_creation(self, rid: int, failed: FailedCall) -> RowOutcome:
         error = failed.error

@@ -9,6 +9,9 @@
   failures (each one already retried by the client). Once open, for the rest of this
   executor's life, no new row is sent: rows not yet sent end REPORTEE, journaled with
   their values, and :meth:`Executor.deferred_jobs` hands them to the next run.
+- One ``SlotBoard`` (pipeline/execute/slot_board.py) per executor, i.e. per night, shared
+  by the workers' dialogues: they do not chase the slots another worker is accepting
+  or has just filled (``[execution] coordinate_slots``).
 - The journal (pipeline/execute/journal.py) makes each row exactly-once and resumable; the
   dialogue itself is pipeline/execute/dialogue.py.
 
@@ -37,6 +40,7 @@ from pipeline.config import Settings
 from pipeline.execute.client import CallRecord, OmegaClient
 from pipeline.execute.dialogue import RowDialogue
 from pipeline.execute.journal import ClaimKind, Job, Journal, idempotency_key
+from pipeline.execute.slot_board import SlotBoard
 from pipeline.records import Finding, RowOutcome, Status
 
 __all__ = ["CircuitBreaker", "Executor", "Job", "RateGate", "build_limiter", "idempotency_key"]
@@ -155,6 +159,8 @@ class Executor:
         self.run_id = f"{clock():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         self.gate = RateGate(settings.execution.rate_per_s)
         self.breaker = CircuitBreaker(settings.execution.breaker_threshold)
+        # What the workers learn of OMEGA's calendar tonight (in memory, never journaled).
+        self.slot_board = SlotBoard(coordinate=settings.execution.coordinate_slots)
         self._clients: dict[int, OmegaClient] = {}
         self._lock = threading.Lock()
 
@@ -237,6 +243,7 @@ class Executor:
                 self.settings.execution,
                 self.breaker,
                 clock=self.clock,
+                board=self.slot_board,
             )
             return dialogue.run(claim.record)
         except Exception as exc:  # one broken row must not stop the others

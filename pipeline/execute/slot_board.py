@@ -1,0 +1,235 @@
+"""What this run knows of OMEGA's calendar, shared by its workers (thread-safe).
+
+Without it, workers that read the same ListeDP all accept its first slot and all but
+the slot's last places lose: a wasted AccepterRdv each, and after ``max_slot_tries``
+such losses a row that falls back to its requested date although the calendar had room.
+The board lets a worker pick, among the slots of its list, the earliest one the run
+does not know to be unavailable:
+
+- *held*: another worker of this run is about to accept it (its AccepterRdv is in
+  flight);
+- *filled since listed*: this run booked a place in it after the freshest answer that
+  listed it free was asked for (OMEGA does not say how many places a slot has left, so
+  it may be full now; a later answer that lists it again says it is not);
+- *refused since listed*: OMEGA refused it to a worker of this run as taken (an
+  AccepterRdv that did not book it, a CreerDemandeDIT that asked for it and got a
+  list), after the freshest answer that listed it free was asked for.
+
+A row's requested slot is coordinated too: a worker does not send CreerDemandeDIT for
+a slot another worker of the run is asking for or accepting until that one's answer
+is in, so that OMEGA's DatePlageH is not promised to many rows at once for one place.
+
+OMEGA's word stays the truth: a slot is never taken for granted, only not chased when
+the run already knows the call would likely fail and another slot of the list fits.
+When only such slots are left the worker waits for the holders to finish, then tries
+the earliest slot only *filled since listed* (OMEGA decides); slots *refused since
+listed* count as tried by the run. With one worker, a row's list is always asked for
+after every earlier booking and refusal of the run, so the board never changes a
+choice: results are those of a run without it.
+
+Knowledge lives in memory for the executor's life (one night) and is never journaled:
+the next run starts knowing nothing. Moments are the board's own event counter
+(``stamp()``), not the clock: an answer asked for at stamp ``s`` reflects every event
+numbered ``s`` or less.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+Slot = tuple[str, str]  # (date YYYY-MM-DD, plage code)
+
+DEFAULT_HOLD_WAIT_S = 30.0
+
+
+class Knowledge(Enum):
+    FREE = "free"  # nothing known against it since it was listed
+    HELD = "held"  # another worker is about to accept it
+    UNSURE = "unsure"  # filled by this run since it was listed: maybe full
+    TAKEN = "taken"  # refused by OMEGA to this run since it was listed
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """The slot a worker is to accept, held for it until ``settle``."""
+
+    slot: Slot
+    sure: bool  # False: the run filled it since it was listed (a probe, OMEGA decides)
+
+
+@dataclass(slots=True)
+class BoardCounts:
+    """What the board did during the run (figures for the benchmark and the tests)."""
+
+    picks: int = 0
+    skipped: int = 0  # picks that passed over an earlier slot of the list
+    probes: int = 0  # picks of a slot only filled since listed
+    waits: int = 0  # waits for another worker's CreerDemandeDIT or AccepterRdv
+    filled: int = 0
+    refused: int = 0
+
+
+@dataclass(slots=True)
+class _Entry:
+    listed: int = -1  # stamp of the freshest answer that listed it free
+    filled: int = -1  # event number of this run's latest booking in it
+    refused: int = -1  # event number of OMEGA's latest refusal of it to this run
+    holders: set[int] = field(default_factory=set)
+
+
+class SlotBoard:
+    """The run-wide board; ``coordinate=False`` gives the uncoordinated choice (the
+    first slot of the list, nothing waited for), kept for comparison."""
+
+    def __init__(
+        self,
+        *,
+        coordinate: bool = True,
+        hold_wait_s: float = DEFAULT_HOLD_WAIT_S,
+    ) -> None:
+        self.coordinate = coordinate
+        self.hold_wait_s = hold_wait_s
+        self.counts = BoardCounts()
+        self._cond = threading.Condition()
+        self._events = 0
+        self._slots: dict[Slot, _Entry] = {}
+        self._owners = itertools.count(1)
+
+    # ----- identities and moments -------------------------------------------------------
+    def owner(self) -> int:
+        """A token for one row's dialogue (who holds what)."""
+        with self._cond:
+            return next(self._owners)
+
+    def stamp(self) -> int:
+        """The moment a call that may answer a list is sent."""
+        with self._cond:
+            return self._events
+
+    # ----- what OMEGA said ------------------------------------------------------------
+    def listed(self, slots: Iterable[Slot], stamp: int) -> None:
+        """OMEGA listed these slots free in an answer asked for at ``stamp``."""
+        if not self.coordinate:
+            return
+        with self._cond:
+            for slot in slots:
+                entry = self._entry(slot)
+                entry.listed = max(entry.listed, stamp)
+
+    def hold(self, owner: int, slot: Slot) -> None:
+        """``owner`` is about to accept ``slot`` (idempotent)."""
+        if not self.coordinate:
+            return
+        with self._cond:
+            self._entry(slot).holders.add(owner)
+
+    def settle(self, owner: int, slot: Slot, *, filled: bool, refused: bool) -> None:
+        """``owner``'s AccepterRdv on ``slot`` ended: booked, refused as taken, or neither
+        (no answer: nothing learned)."""
+        if not self.coordinate:
+            return
+        with self._cond:
+            entry = self._entry(slot)
+            entry.holders.discard(owner)
+            if filled or refused:
+                self._events += 1
+                if filled:
+                    entry.filled = self._events
+                    self.counts.filled += 1
+                else:
+                    entry.refused = self._events
+                    self.counts.refused += 1
+            self._cond.notify_all()
+
+    def ask(self, owner: int, requested: Slot) -> None:
+        """Before ``owner``'s CreerDemandeDIT for ``requested``: wait, at most
+        ``hold_wait_s``, while another worker asks for or accepts the same slot (its
+        answer will say whether a place is left), then hold it unless the run knows it
+        taken. The hold ends with ``settle`` (after CreerDemandeDIT, or AccepterRdv when
+        OMEGA said DatePlageH)."""
+        if not self.coordinate:
+            return
+        with self._cond:
+            deadline = time.monotonic() + self.hold_wait_s
+            waited = False
+            while self._knowledge(owner, requested, -1) is Knowledge.HELD:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                waited = True
+                self._cond.wait(remaining)
+            self.counts.waits += waited
+            if self._knowledge(owner, requested, -1) is not Knowledge.TAKEN:
+                self._entry(requested).holders.add(owner)
+
+    # ----- the choice ------------------------------------------------------------------
+    def pick(self, owner: int, offered: Sequence[Slot], stamp: int) -> Pick | None:
+        """The slot of ``offered`` (in list order, from an answer asked for at ``stamp``)
+        that ``owner`` should accept, now held for it; None when the run knows every one
+        refused since listed. Waits, at most ``hold_wait_s``, while the only slots left
+        are held by other workers."""
+        if not offered:
+            return None
+        if not self.coordinate:
+            return Pick(offered[0], True)
+        with self._cond:
+            self.counts.picks += 1
+            deadline = time.monotonic() + self.hold_wait_s
+            waited = False
+            while True:
+                known = [(slot, self._knowledge(owner, slot, stamp)) for slot in offered]
+                chosen = self._first(known, Knowledge.FREE)
+                held = any(k is Knowledge.HELD for _, k in known)
+                if chosen is None and held:
+                    remaining = deadline - time.monotonic()
+                    if remaining > 0:
+                        waited = True
+                        self._cond.wait(remaining)
+                        continue
+                if chosen is None:
+                    chosen = self._first(known, Knowledge.UNSURE)
+                if chosen is None:  # waited long enough: OMEGA decides
+                    chosen = self._first(known, Knowledge.HELD)
+                if chosen is None:
+                    return None
+                self.counts.waits += waited
+                sure = known[chosen][1] is Knowledge.FREE
+                self.counts.probes += not sure
+                self.counts.skipped += chosen > 0
+                slot = offered[chosen]
+                self._entry(slot).holders.add(owner)
+                return Pick(slot, sure)
+
+    def knowledge(self, slot: Slot, stamp: int, owner: int = 0) -> Knowledge:
+        """What the run knows of ``slot`` against an answer asked for at ``stamp``."""
+        with self._cond:
+            return self._knowledge(owner, slot, stamp)
+
+    # ----- internals -------------------------------------------------------------------
+    def _knowledge(self, owner: int, slot: Slot, stamp: int) -> Knowledge:
+        entry = self._slots.get(slot)
+        if entry is None:
+            return Knowledge.FREE
+        if entry.holders - {owner}:
+            return Knowledge.HELD
+        fresh = max(stamp, entry.listed)
+        if entry.refused > fresh:
+            return Knowledge.TAKEN
+        if entry.filled > fresh:
+            return Knowledge.UNSURE
+        return Knowledge.FREE
+
+    @staticmethod
+    def _first(known: Sequence[tuple[Slot, Knowledge]], wanted: Knowledge) -> int | None:
+        return next((i for i, (_, k) in enumerate(known) if k is wanted), None)
+
+    def _entry(self, slot: Slot) -> _Entry:
+        entry = self._slots.get(slot)
+        if entry is None:
+            entry = self._slots[slot] = _Entry()
+        return entry
