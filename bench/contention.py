@@ -16,8 +16,9 @@ costs), rows that fell back to DATE_DEMANDEE (and how many of them while the cal
 still had a free slot between their requested date and the case's last day), the
 appointments obtained by delay after the requested date, and what the board did.
 
-Then the one-worker check: both strategies with one worker on ``--single-rows`` rows
-(latency 0, no rate limit), which must give identical outcomes and calls.
+First the same rows with one worker (latency 0, no rate limit), with and without the
+board: the outcomes must be identical; each contended run is compared with it (the
+k-th earliest appointment obtained against the one-worker run's k-th earliest).
 """
 
 from __future__ import annotations
@@ -215,7 +216,6 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--rate", type=float, default=50.0, help="rate_per_s (R)")
     parser.add_argument("--order", choices=("blocks", "cycle"), default="blocks")
-    parser.add_argument("--single-rows", type=int, default=120)
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     args = parser.parse_args()
     structlog.configure(
@@ -240,30 +240,48 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        for coordinate in (False, True):
-            settings = with_execution(
-                base, rate_per_s=args.rate, workers=args.workers, coordinate_slots=coordinate
-            )
-            name = "coordinated (slot board)" if coordinate else "uncoordinated (first slot)"
-            result = measure(name, settings, jobs, args.latency_ms, workdir)
-            report(result, agenda_of, days[-1], args.rate)
-        single = contended_rows("ONE", args.single_rows, days, args.plage, args.order)
-        results = [
+        alone = [
             measure(
                 f"one worker, coordinate_slots={c}",
                 with_execution(base, rate_per_s=100_000.0, workers=1, coordinate_slots=c),
-                single,
+                jobs,
                 0,
                 workdir,
             )
             for c in (False, True)
         ]
-    same = all(
-        _fate(results[0].outcomes[j.key]) == _fate(results[1].outcomes[j.key]) for j in single
-    )
+        contended = []
+        for coordinate in (False, True):
+            settings = with_execution(
+                base, rate_per_s=args.rate, workers=args.workers, coordinate_slots=coordinate
+            )
+            name = "coordinated (slot board)" if coordinate else "uncoordinated (first slot)"
+            contended.append(measure(name, settings, jobs, args.latency_ms, workdir))
+    for result in contended:
+        report(result, agenda_of, days[-1], args.rate)
+        print(f"    against one worker on the same calendar: {_against(result, alone[1])}")
+    same = all(_fate(alone[0].outcomes[j.key]) == _fate(alone[1].outcomes[j.key]) for j in jobs)
     print(
-        f"One worker, {args.single_rows} rows: outcomes {'identical' if same else 'DIFFERENT'}, "
-        f"calls {results[0].total_calls} without the board, {results[1].total_calls} with it"
+        f"One worker (latency 0, no limit), the same {len(jobs)} rows: outcomes "
+        f"{'identical' if same else 'DIFFERENT'} with and without the board, calls "
+        f"{alone[0].total_calls} without, {alone[1].total_calls} with"
+    )
+    report(alone[1], agenda_of, days[-1], args.rate)
+
+
+def _against(result: Result, alone: Result) -> str:
+    """The k-th earliest appointment against the one-worker run's k-th earliest."""
+
+    def dates(r: Result) -> list[str]:
+        return sorted(o.date_rdv for o in r.outcomes.values() if o.status is Status.RDV_PROGRAMME)
+
+    mine, theirs = dates(result), dates(alone)
+    later = sum(m > t for m, t in zip(mine, theirs, strict=False))
+    earlier = sum(m < t for m, t in zip(mine, theirs, strict=False))
+    missing = max(0, len(theirs) - len(mine))
+    return (
+        f"k-th earliest appointment later for {later} rows, earlier for {earlier}, "
+        f"{missing} fewer appointments"
     )
 
 

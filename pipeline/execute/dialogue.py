@@ -82,6 +82,12 @@ class RowDialogue:
     # ----- entry point ------------------------------------------------------------------
     def run(self, record: JournalRecord) -> RowOutcome:
         """Take a claimed record from its state to its outcome (journaled when final)."""
+        try:
+            return self._run(record)
+        finally:
+            self.appointment.board.done(self.appointment.owner)
+
+    def _run(self, record: JournalRecord) -> RowOutcome:
         values = record.values
         if record.state in (State.PENDING, State.VERIFIED):
             if self.breaker.is_open:

@@ -13,7 +13,8 @@ does not know to be unavailable:
   it may be full now; a later answer that lists it again says it is not);
 - *refused since listed*: OMEGA refused it to a worker of this run as taken (an
   AccepterRdv that did not book it, a CreerDemandeDIT that asked for it and got a
-  list), after the freshest answer that listed it free was asked for.
+  list), or left it out of a list showing its day, after the freshest answer that
+  listed it free was asked for.
 
 A row's requested slot is coordinated too: a worker does not send CreerDemandeDIT for
 a slot another worker of the run is asking for or accepting until that one's answer
@@ -45,6 +46,9 @@ from enum import Enum
 Slot = tuple[str, str]  # (date YYYY-MM-DD, plage code)
 
 DEFAULT_HOLD_WAIT_S = 30.0
+DEFAULT_FRESH_WAIT_S = 0.5
+DEFAULT_SAME_REQUEST = 2
+MAX_LIST = 24  # ListeDatePlage's maximum length in the contract
 
 
 class Knowledge(Enum):
@@ -77,6 +81,7 @@ class BoardCounts:
 @dataclass(slots=True)
 class _Entry:
     listed: int = -1  # stamp of the freshest answer that listed it free
+    unlisted: int = -1  # stamp of the freshest answer that showed its day without it
     filled: int = -1  # event number of this run's latest booking in it
     refused: int = -1  # event number of OMEGA's latest refusal of it to this run
     holders: set[int] = field(default_factory=set)
@@ -91,13 +96,20 @@ class SlotBoard:
         *,
         coordinate: bool = True,
         hold_wait_s: float = DEFAULT_HOLD_WAIT_S,
+        fresh_wait_s: float = DEFAULT_FRESH_WAIT_S,
+        same_request: int = DEFAULT_SAME_REQUEST,
     ) -> None:
         self.coordinate = coordinate
+        self.same_request = max(1, same_request)
         self.hold_wait_s = hold_wait_s
+        self.fresh_wait_s = fresh_wait_s
         self.counts = BoardCounts()
         self._cond = threading.Condition()
         self._events = 0
         self._slots: dict[Slot, _Entry] = {}
+        self._asking: dict[Slot, set[int]] = {}  # rows that asked for it, still choosing
+        self._asked: dict[int, Slot] = {}
+        self._by_day: dict[str, set[Slot]] = {}
         self._owners = itertools.count(1)
 
     # ----- identities and moments -------------------------------------------------------
@@ -113,13 +125,26 @@ class SlotBoard:
 
     # ----- what OMEGA said ------------------------------------------------------------
     def listed(self, slots: Iterable[Slot], stamp: int) -> None:
-        """OMEGA listed these slots free in an answer asked for at ``stamp``."""
+        """OMEGA listed these slots free in an answer asked for at ``stamp``. A list
+        holds every free slot of the days it shows (the last one excepted when the list
+        has the contract's maximum length): a slot of those days it leaves out was full."""
         if not self.coordinate:
             return
+        shown = list(slots)
+        days = {day for day, _ in shown}
+        if len(shown) >= MAX_LIST and shown:
+            days.discard(max(days))
         with self._cond:
-            for slot in slots:
+            for slot in shown:
                 entry = self._entry(slot)
                 entry.listed = max(entry.listed, stamp)
+            present = set(shown)
+            for day in days:
+                for slot in self._by_day.get(day, ()):
+                    if slot not in present:
+                        entry = self._slots[slot]
+                        entry.unlisted = max(entry.unlisted, stamp)
+            self._cond.notify_all()
 
     def hold(self, owner: int, slot: Slot) -> None:
         """``owner`` is about to accept ``slot`` (idempotent)."""
@@ -149,30 +174,54 @@ class SlotBoard:
     def ask(self, owner: int, requested: Slot) -> None:
         """Before ``owner``'s CreerDemandeDIT for ``requested``: wait, at most
         ``hold_wait_s``, while another worker asks for or accepts the same slot (its
-        answer will say whether a place is left), then hold it unless the run knows it
-        taken. The hold ends with ``settle`` (after CreerDemandeDIT, or AccepterRdv when
-        OMEGA said DatePlageH)."""
+        answer will say whether a place is left), or while ``same_request`` other rows
+        that asked for it are still choosing their slot (their bookings are then in the
+        list OMEGA gives this one); then hold it unless the run knows it taken. The hold
+        ends with ``settle`` (after CreerDemandeDIT, or AccepterRdv after DatePlageH),
+        the row's place among those asking with ``done``."""
         if not self.coordinate:
             return
         with self._cond:
             deadline = time.monotonic() + self.hold_wait_s
             waited = False
-            while self._knowledge(owner, requested, -1) is Knowledge.HELD:
+            asking = self._asking.setdefault(requested, set())
+            while (
+                self._knowledge(owner, requested, -1) is Knowledge.HELD
+                or len(asking - {owner}) >= self.same_request
+            ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 waited = True
                 self._cond.wait(remaining)
             self.counts.waits += waited
+            asking.add(owner)
+            self._asked[owner] = requested
             if self._knowledge(owner, requested, -1) is not Knowledge.TAKEN:
                 self._entry(requested).holders.add(owner)
 
+    def done(self, owner: int) -> None:
+        """``owner``'s row has its outcome: it holds nothing and asks for nothing."""
+        if not self.coordinate:
+            return
+        with self._cond:
+            requested = self._asked.pop(owner, None)
+            if requested is not None:
+                self._asking.get(requested, set()).discard(owner)
+                self._entry(requested).holders.discard(owner)
+            self._cond.notify_all()
+
     # ----- the choice ------------------------------------------------------------------
     def pick(self, owner: int, offered: Sequence[Slot], stamp: int) -> Pick | None:
-        """The slot of ``offered`` (in list order, from an answer asked for at ``stamp``)
-        that ``owner`` should accept, now held for it; None when the run knows every one
-        refused since listed. Waits, at most ``hold_wait_s``, while the only slots left
-        are held by other workers."""
+        """The slot of ``offered`` (from an answer asked for at ``stamp``) that ``owner``
+        should accept, now held for it; None when the run knows every one refused since
+        listed.
+
+        The day is the earliest one with a slot the run does not know taken: the row
+        gets the earliest date it can (premier-creneau). On that day, the first free
+        slot in list order; when there is none, wait (at most ``hold_wait_s``) for the
+        other workers holding slots of that day, then try the first slot only filled
+        since listed (OMEGA decides whether a place is left)."""
         if not offered:
             return None
         if not self.coordinate:
@@ -180,23 +229,34 @@ class SlotBoard:
         with self._cond:
             self.counts.picks += 1
             deadline = time.monotonic() + self.hold_wait_s
+            fresh_deadline = time.monotonic() + self.fresh_wait_s
             waited = False
             while True:
                 known = [(slot, self._knowledge(owner, slot, stamp)) for slot in offered]
-                chosen = self._first(known, Knowledge.FREE)
-                held = any(k is Knowledge.HELD for _, k in known)
-                if chosen is None and held:
+                live = [i for i, (_, k) in enumerate(known) if k is not Knowledge.TAKEN]
+                if not live:
+                    return None
+                day = min(offered[i][0] for i in live)
+                today = [(i, known[i][1]) for i in live if offered[i][0] == day]
+                chosen = self._first(today, Knowledge.FREE)
+                if chosen is None and self._first(today, Knowledge.HELD) is not None:
                     remaining = deadline - time.monotonic()
                     if remaining > 0:
                         waited = True
                         self._cond.wait(remaining)
                         continue
+                if chosen is None and self._first(today, Knowledge.UNSURE) is not None:
+                    # A fresher list of that day from another worker may settle it.
+                    remaining = min(deadline, fresh_deadline) - time.monotonic()
+                    if remaining > 0:
+                        waited = True
+                        self._cond.wait(remaining)
+                        continue
                 if chosen is None:
-                    chosen = self._first(known, Knowledge.UNSURE)
+                    chosen = self._first(today, Knowledge.UNSURE)
                 if chosen is None:  # waited long enough: OMEGA decides
-                    chosen = self._first(known, Knowledge.HELD)
-                if chosen is None:
-                    return None
+                    chosen = self._first(today, Knowledge.HELD)
+                assert chosen is not None
                 self.counts.waits += waited
                 sure = known[chosen][1] is Knowledge.FREE
                 self.counts.probes += not sure
@@ -218,18 +278,20 @@ class SlotBoard:
         if entry.holders - {owner}:
             return Knowledge.HELD
         fresh = max(stamp, entry.listed)
-        if entry.refused > fresh:
+        if entry.refused > fresh or entry.unlisted > fresh:
             return Knowledge.TAKEN
         if entry.filled > fresh:
             return Knowledge.UNSURE
         return Knowledge.FREE
 
     @staticmethod
-    def _first(known: Sequence[tuple[Slot, Knowledge]], wanted: Knowledge) -> int | None:
-        return next((i for i, (_, k) in enumerate(known) if k is wanted), None)
+    def _first(known: Sequence[tuple[int, Knowledge]], wanted: Knowledge) -> int | None:
+        """The index (into the list) of the first slot known as ``wanted``."""
+        return next((i for i, k in known if k is wanted), None)
 
     def _entry(self, slot: Slot) -> _Entry:
         entry = self._slots.get(slot)
         if entry is None:
             entry = self._slots[slot] = _Entry()
+            self._by_day.setdefault(slot[0], set()).add(slot)
         return entry
