@@ -3,35 +3,43 @@
 Without it, workers that read the same ListeDP all accept its first slot and all but
 the slot's last places lose: a wasted AccepterRdv each, and after ``max_slot_tries``
 such losses a row that falls back to its requested date although the calendar had room.
-The board lets a worker pick, among the slots of its list, the earliest one the run
-does not know to be unavailable:
+The board tells a worker what the run knows of each slot of its list, against the
+moment that list was asked for:
 
-- *held*: another worker of this run is about to accept it (its AccepterRdv is in
-  flight);
+- *held*: another worker of this run is about to accept it (its AccepterRdv, or the
+  CreerDemandeDIT that asked for it, is in flight);
 - *filled since listed*: this run booked a place in it after the freshest answer that
   listed it free was asked for (OMEGA does not say how many places a slot has left, so
   it may be full now; a later answer that lists it again says it is not);
-- *refused since listed*: OMEGA refused it to a worker of this run as taken (an
-  AccepterRdv that did not book it, a CreerDemandeDIT that asked for it and got a
-  list), or left it out of a list showing its day, after the freshest answer that
-  listed it free was asked for.
+- *taken since listed*: OMEGA refused it to a worker of this run (an AccepterRdv that
+  did not book it, a CreerDemandeDIT that asked for it and got a list) or left it out
+  of a list showing its day (a list holds every free slot of the days it shows), after
+  the freshest answer that listed it free was asked for;
+- otherwise *free*.
 
-A row's requested slot is coordinated too: a worker does not send CreerDemandeDIT for
-a slot another worker of the run is asking for or accepting until that one's answer
-is in, so that OMEGA's DatePlageH is not promised to many rows at once for one place.
+The choice (``pick``), policy "premier-creneau" kept: the day is the earliest one with
+a slot not taken since listed; on that day, the first free slot in list order. When
+that day has none, the worker waits for the other workers holding slots of that day,
+then briefly for a fresher list of that day from another worker, then tries the first
+slot only filled since listed: OMEGA decides. Slots taken since listed count as tried
+by the run (no DemanderPrecSuiv while another slot of the list is untried).
 
-OMEGA's word stays the truth: a slot is never taken for granted, only not chased when
-the run already knows the call would likely fail and another slot of the list fits.
-When only such slots are left the worker waits for the holders to finish, then tries
-the earliest slot only *filled since listed* (OMEGA decides); slots *refused since
-listed* count as tried by the run. With one worker, a row's list is always asked for
-after every earlier booking and refusal of the run, so the board never changes a
-choice: results are those of a run without it.
+The requested slot (``ask``, before CreerDemandeDIT): a worker waits while another one
+asks for or accepts the same slot, so that OMEGA's DatePlageH is not promised to many
+rows at once for one place; and at most ``same_request`` rows asking for the same slot
+are choosing at once, so that the lists OMEGA gives the next ones already carry their
+bookings (rows of a file sorted by date otherwise all read the same list).
+
+OMEGA's word stays the truth: the board only keeps a worker from a call the run
+already knows would likely fail. With one worker, a row's list is always asked for
+after every earlier booking and refusal of the run and nobody else holds anything, so
+the board changes no choice: the results are those of a run without it. Every wait is
+bounded (``hold_wait_s``, ``fresh_wait_s``); no worker waits while holding a slot.
 
 Knowledge lives in memory for the executor's life (one night) and is never journaled:
 the next run starts knowing nothing. Moments are the board's own event counter
-(``stamp()``), not the clock: an answer asked for at stamp ``s`` reflects every event
-numbered ``s`` or less.
+(``stamp()``), not the clock: an answer asked for at stamp ``s`` reflects every booking
+and refusal numbered ``s`` or less.
 """
 
 from __future__ import annotations
@@ -109,6 +117,7 @@ class SlotBoard:
         self._slots: dict[Slot, _Entry] = {}
         self._asking: dict[Slot, set[int]] = {}  # rows that asked for it, still choosing
         self._asked: dict[int, Slot] = {}
+        self._held: dict[int, set[Slot]] = {}  # what each row holds
         self._by_day: dict[str, set[Slot]] = {}
         self._owners = itertools.count(1)
 
@@ -151,7 +160,7 @@ class SlotBoard:
         if not self.coordinate:
             return
         with self._cond:
-            self._entry(slot).holders.add(owner)
+            self._hold(owner, slot)
 
     def settle(self, owner: int, slot: Slot, *, filled: bool, refused: bool) -> None:
         """``owner``'s AccepterRdv on ``slot`` ended: booked, refused as taken, or neither
@@ -160,7 +169,7 @@ class SlotBoard:
             return
         with self._cond:
             entry = self._entry(slot)
-            entry.holders.discard(owner)
+            self._release(owner, slot)
             if filled or refused:
                 self._events += 1
                 if filled:
@@ -198,7 +207,7 @@ class SlotBoard:
             asking.add(owner)
             self._asked[owner] = requested
             if self._knowledge(owner, requested, -1) is not Knowledge.TAKEN:
-                self._entry(requested).holders.add(owner)
+                self._hold(owner, requested)
 
     def done(self, owner: int) -> None:
         """``owner``'s row has its outcome: it holds nothing and asks for nothing."""
@@ -208,7 +217,8 @@ class SlotBoard:
             requested = self._asked.pop(owner, None)
             if requested is not None:
                 self._asking.get(requested, set()).discard(owner)
-                self._entry(requested).holders.discard(owner)
+            for slot in self._held.pop(owner, set()):
+                self._entry(slot).holders.discard(owner)
             self._cond.notify_all()
 
     # ----- the choice ------------------------------------------------------------------
@@ -262,7 +272,7 @@ class SlotBoard:
                 self.counts.probes += not sure
                 self.counts.skipped += chosen > 0
                 slot = offered[chosen]
-                self._entry(slot).holders.add(owner)
+                self._hold(owner, slot)
                 return Pick(slot, sure)
 
     def knowledge(self, slot: Slot, stamp: int, owner: int = 0) -> Knowledge:
@@ -288,6 +298,18 @@ class SlotBoard:
     def _first(known: Sequence[tuple[int, Knowledge]], wanted: Knowledge) -> int | None:
         """The index (into the list) of the first slot known as ``wanted``."""
         return next((i for i, k in known if k is wanted), None)
+
+    def _hold(self, owner: int, slot: Slot) -> None:
+        self._entry(slot).holders.add(owner)
+        self._held.setdefault(owner, set()).add(slot)
+
+    def _release(self, owner: int, slot: Slot) -> None:
+        self._entry(slot).holders.discard(owner)
+        held = self._held.get(owner)
+        if held is not None:
+            held.discard(slot)
+            if not held:
+                del self._held[owner]
 
     def _entry(self, slot: Slot) -> _Entry:
         entry = self._slots.get(slot)
