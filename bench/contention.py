@@ -177,9 +177,11 @@ def report(result: Result, agenda_of: Any, last_day: dt.date, rate: float) -> No
         f"    {result.total_calls} calls for {rows} rows = {result.total_calls / rows:.3f} per row"
         f" ({ops})"
     )
+    calls_per_s = result.total_calls / result.seconds
     print(
         f"    {rows_per_s:.2f} rows/s in {result.seconds:.1f} s = {rows_per_s / (rate / 3):.3f}"
-        f" of R / 3 ({rate / 3:.2f} rows/s)"
+        f" of R / 3 ({rate / 3:.2f} rows/s); {calls_per_s:.1f} calls/s = "
+        f"{calls_per_s / rate:.3f} of R"
     )
     print(
         f"    fell back to DATE_DEMANDEE: {fell_back} ({100 * fell_back / rows:.1f} %), "

@@ -7,9 +7,10 @@
     CreerDemandeDIT --T--> DmdOkDP: RDV_PROGRAMME | DmdOkDD: DATE_DEMANDEE | DmdOk: PRISE_EN_COMPTE
         | A (DmdKo) --> REFUS_OMEGA with every message
         | P DatePlageH --> AccepterRdv(requested date and slot)
-        | P ListeDP --> policy "premier-creneau": AccepterRdv(first slot offered); taken
+        | P ListeDP --> policy "premier-creneau": AccepterRdv(earliest slot offered that
+          no other worker of the run holds or has just filled: slot_board.py); taken
           meanwhile: the next one, then DemanderPrecSuiv(SUIV) for more; after
-          ``max_slot_tries`` AccepterRdv: ProposerDatePlage(requested date and slot)
+          ``max_slot_tries`` AccepterRdv lost: ProposerDatePlage(requested date and slot)
           (each AccepterRdv moved OMEGA's Date Demandée, spec 2.1.2) then AbandonnerRdv:
           DATE_DEMANDEE at the requested date. Policy "date-demandee": AbandonnerRdv at
           once (it still confirms the requested slot itself when OMEGA says DatePlageH).
