@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from execution_support import Harness, job, row, start_harness
+from execution_support import Harness, full_slot, job, row, start_harness
 
 from pipeline.execute.slot_board import Knowledge, SlotBoard
 from pipeline.records import RowOutcome, Status
@@ -142,6 +142,40 @@ def test_rows_asking_for_the_same_slot_go_at_most_same_request_at_a_time() -> No
     assert not third.wait(0.1)
     board.done(1)  # row 1 has its outcome
     assert third.wait(5)
+
+
+def test_a_collision_with_this_runs_own_booking_is_not_one_of_max_slot_tries(
+    tmp_path: Path,
+) -> None:
+    """The only slot offered was filled by a worker of this run after the list was asked
+    for: it is tried (OMEGA may have a place left), and its loss is not one of the
+    ``max_slot_tries`` that lead to the requested date: the next slot is taken."""
+    h = start_harness(tmp_path)
+    execution = replace(h.settings.execution, max_slot_tries=1, workers=1)
+    day, plage = full_slot(h.engine.agenda, dt.date(2026, 12, 10))
+    values = row("OWN-1", date=day, plage=plage)
+    try:
+        with h.journal() as journal:
+            executor = h.executor(journal, settings=replace(h.settings, execution=execution))
+            board = executor.slot_board
+
+            def booked_by_this_run(answer: dict[str, Any]) -> dict[str, Any]:
+                objet = answer["ReponseCreerDemandeObjet"]
+                first = objet["ListeDatePlage"][0]
+                objet["ListeDatePlage"] = [first]
+                h.engine.fill(first["Date"], first["Plage"])
+                board.hold(999, (first["Date"], first["Plage"]))
+                board.settle(999, (first["Date"], first["Plage"]), filled=True, refused=False)
+                return answer
+
+            h.engine.rewrite_next("CreerDemandeDIT", booked_by_this_run)
+            outcome = executor.run([job(values)])["OWN-1"]
+    finally:
+        h.sim.stop()
+    ops = [c.operation for c in h.calls]
+    assert ops == ["VerifierRecevabiliteDIT", "CreerDemandeDIT", "AccepterRdv", "AccepterRdv"]
+    assert outcome.status is Status.RDV_PROGRAMME
+    assert board.counts.probes == 1
 
 
 # ----- many workers against the simulator -----------------------------------------------
