@@ -178,6 +178,26 @@ def test_a_collision_with_this_runs_own_booking_is_not_one_of_max_slot_tries(
     assert board.counts.probes == 1
 
 
+def test_a_row_waiting_for_its_requested_slot_sends_nothing_once_the_breaker_opened(
+    tmp_path: Path,
+) -> None:
+    h = start_harness(tmp_path)
+    values = row("WAIT-1", date="2026-12-10", plage="M1")
+    try:
+        with h.journal() as journal:
+            executor = h.executor(journal)
+            executor.slot_board.hold_wait_s = 0.5
+            executor.slot_board.ask(999, ("2026-12-10", "M1"))  # another worker asks for it
+            timer = threading.Timer(0.2, executor.breaker.unavailable)
+            timer.start()
+            outcome = executor.run([job(values)])["WAIT-1"]
+            timer.join()
+    finally:
+        h.sim.stop()
+    assert [c.operation for c in h.calls] == ["VerifierRecevabiliteDIT"]
+    assert outcome.status is Status.REPORTEE
+
+
 # ----- many workers against the simulator -----------------------------------------------
 DAYS = ["2026-12-10", "2026-12-11", "2026-12-14", "2026-12-15", "2026-12-16"]
 PCES = [f"110000000000{i:02d}" for i in range(1, 13)]

@@ -79,8 +79,11 @@ class Creation:
         return self._create(rid, values, presence)
 
     def _create(self, rid: int, values: Mapping[str, str], presence: str) -> RowOutcome:
+        listed_at = self.appointment.claim_requested(values)  # may wait for another worker
+        if self.breaker.is_open:  # opened meanwhile: nothing sent
+            self.appointment.creation_answered(values, None)
+            return self.calls.defer(rid)
         self.journal.advance(rid, State.CREATE_SENT)
-        listed_at = self.appointment.claim_requested(values)
         try:
             answer, entry = self.calls.send(
                 "CreerDemandeDIT", lambda: self.client.creer_demande(values)
