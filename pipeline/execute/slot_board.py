@@ -13,7 +13,8 @@ moment that list was asked for:
   it may be full now; a later answer that lists it again says it is not);
 - *taken since listed*: OMEGA refused it to a worker of this run (an AccepterRdv that
   did not book it, a CreerDemandeDIT that asked for it and got a list) or left it out
-  of a list showing its day (a list holds every free slot of the days it shows), after
+  of a list showing its day (a list holds every vacant slot of the days it shows: "pour
+  toutes les plages horaires", spec, ReponseCreerDemandeObjet), after
   the freshest answer that listed it free was asked for;
 - otherwise *free*.
 
