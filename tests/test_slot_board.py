@@ -198,6 +198,45 @@ def test_a_row_waiting_for_its_requested_slot_sends_nothing_once_the_breaker_ope
     assert outcome.status is Status.REPORTEE
 
 
+@pytest.mark.parametrize("express", [False, True])
+def test_what_omega_lists_to_an_express_demand_is_not_taken_as_free_for_the_others(
+    tmp_path: Path, express: bool
+) -> None:
+    """An express demand may take one place more than the others: its lists are not
+    shared. Ordinary rows' lists are: a slot this run filled earlier is free again once
+    an answer asked for after that booking lists it."""
+    h = start_harness(tmp_path)
+    day, plage = full_slot(h.engine.agenda, dt.date(2026, 12, 10))
+    h.engine.fill(day, plage)  # the express place too
+    values = row("EXP-1", code="Z8", motif="19", date=day, plage=plage)
+    if express:
+        values["OptionExpress"] = "1"
+    seen: list[tuple[str, str]] = []
+
+    def capture(answer: dict[str, Any]) -> dict[str, Any]:
+        liste = answer["ReponseCreerDemandeObjet"].get("ListeDatePlage", [])
+        seen.extend((s["Date"], s["Plage"]) for s in liste)
+        return answer
+
+    h.engine.rewrite_next("CreerDemandeDIT", capture)
+    try:
+        with h.journal() as journal:
+            executor = h.executor(journal)
+            board = executor.slot_board
+            start = dt.date.fromisoformat(day)
+            for days in range(1, 15):  # this run "booked" in every slot of the next days
+                for code in h.engine.agenda.slot_codes:
+                    slot = ((start + dt.timedelta(days=days)).isoformat(), code)
+                    board.hold(999, slot)
+                    board.settle(999, slot, filled=True, refused=False)
+            outcome = executor.run([job(values)])["EXP-1"]
+    finally:
+        h.sim.stop()
+    assert outcome.status is Status.RDV_PROGRAMME and seen
+    expected = Knowledge.UNSURE if express else Knowledge.FREE
+    assert {board.knowledge(slot, 0) for slot in seen[1:]} == {expected}
+
+
 # ----- many workers against the simulator -----------------------------------------------
 DAYS = ["2026-12-10", "2026-12-11", "2026-12-14", "2026-12-15", "2026-12-16"]
 PCES = [f"110000000000{i:02d}" for i in range(1, 13)]

@@ -90,6 +90,9 @@ class RowDialogue:
 
     def _run(self, record: JournalRecord) -> RowOutcome:
         values = record.values
+        # An express demand may take one more place: what OMEGA lists to it is not
+        # free for the others, so its lists are not shared (its bookings still are).
+        self.appointment.express = values.get("OptionExpress", "") == "1"
         if record.state in (State.PENDING, State.VERIFIED):
             if self.breaker.is_open:
                 return self.calls.defer(record.id)

@@ -104,6 +104,7 @@ class Appointment:
         self.owner = self.board.owner()
         self.listed_at = 0  # board stamp of the call that answered the current list
         self.probes: set[Slot] = set()  # slots tried although this run had just filled them
+        self.express = False  # the row's OptionExpress: its lists are not shared
 
     def claim_requested(self, values: Mapping[str, str]) -> int:
         """Before CreerDemandeDIT: the requested slot held for this row (see
@@ -142,7 +143,8 @@ class Appointment:
         if listed_at is not None:
             self.listed_at = listed_at
             requested = [(st.date, st.plage)] if st.requested_free else []
-            self.board.listed(requested + offered, listed_at)
+            if not self.express:
+                self.board.listed(requested + offered, listed_at)
         for _ in range(4 * self.max_slot_tries + 4):  # bounded whatever OMEGA answers
             if st.pending is None:
                 st.pending = self._next_step(st)
@@ -251,7 +253,8 @@ class Appointment:
             self.board.settle(self.owner, slot, filled=booked, refused=refused)
         if answer.slots:
             self.listed_at = stamp
-            self.board.listed(((s.date, s.plage) for s in answer.slots), stamp)
+            if not self.express:
+                self.board.listed(((s.date, s.plage) for s in answer.slots), stamp)
         return answer, entry
 
     @staticmethod
