@@ -70,6 +70,7 @@ class ExecutionSettings:
     max_resume_runs: int = 3  # runs that may resume a lost appointment step, per row
     tracking_margin_s: float = 300.0  # an export settles an attempt this long after it
     stop_grace_s: float = 20.0
+    coordinate_slots: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -191,9 +191,13 @@ class Harness:
         return [d for d in found if d.get("ReferenceDemande") == reference]
 
 
-def start_harness(tmp_path: Path, **sim_kwargs: Any) -> Harness:
-    """A fresh simulator (scripted engine) and a journal under ``tmp_path``."""
+def start_harness(tmp_path: Path, capacity: int | None = None, **sim_kwargs: Any) -> Harness:
+    """A fresh simulator (scripted engine) and a journal under ``tmp_path``; ``capacity``
+    replaces the settings' places per slot."""
     settings = exec_settings(tmp_path)
+    if capacity is not None:
+        simulator = replace(settings.simulator, capacity_per_slot=capacity)
+        settings = replace(settings, simulator=simulator)
     inner = build_engine(settings.simulator, load_referential(), today=SIM_TODAY, seed=SIM_SEED)
     engine = ScriptedEngine(inner)
     calls: list[CallRecord] = []

@@ -11,9 +11,10 @@
         | P Message + codeMessageOMEGA --> DATE_DEMANDEE at the requested date, the code
           shown with its meaning (config/referential/codes_message_omega.csv)
         | P DatePlageH --> AccepterRdv(requested date and slot)
-        | P ListeDP --> policy "premier-creneau": AccepterRdv(first slot offered); taken
+        | P ListeDP --> policy "premier-creneau": AccepterRdv(earliest slot offered that
+          no other worker of the run holds or has just filled: slot_board.py); taken
           meanwhile: the next one, then DemanderPrecSuiv(SUIV) for more; after
-          ``max_slot_tries`` AccepterRdv: ProposerDatePlage(requested date and slot)
+          ``max_slot_tries`` AccepterRdv lost: ProposerDatePlage(requested date and slot)
           (each AccepterRdv moved OMEGA's Date Demandée, spec 2.1.2) then AbandonnerRdv:
           DATE_DEMANDEE at the requested date. Policy "date-demandee": AbandonnerRdv at
           once (it still confirms the requested slot itself when OMEGA says DatePlageH).
@@ -41,7 +42,9 @@ Failures, decided here once:
 
 ``RowDialogue`` composes the stages: dialogue_creation.py (receivability and creation),
 dialogue_slots.py (appointment, with its journaled state) and dialogue_calls.py (one
-call sent, the row's end journaled, OMEGA's answers read).
+call sent, the row's end journaled, OMEGA's answers read). The executor hands every
+dialogue of a run the same ``SlotBoard`` (slot_board.py): the slot chosen in a ListeDP
+is the earliest one no other worker of the run holds or has just filled.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from pipeline.execute.dialogue_calls import Breaker, RowCalls
 from pipeline.execute.dialogue_creation import Creation
 from pipeline.execute.dialogue_slots import Appointment, Slots
 from pipeline.execute.journal import Journal, JournalRecord, State
+from pipeline.execute.slot_board import SlotBoard
 from pipeline.records import RowOutcome, Status
 from pipeline.stopping import RunStop
 
@@ -74,19 +78,29 @@ class RowDialogue:
         *,
         clock: Callable[[], datetime],
         message_codes: Mapping[str, str] | None = None,
+        board: SlotBoard | None = None,
     ) -> None:
         self.client = client
         self.journal = journal
         self.breaker = breaker
         self.clock = clock
         self.calls = RowCalls(journal, breaker, stop, clock=clock)
-        self.appointment = Appointment(client, self.calls, execution)
+        self.appointment = Appointment(client, self.calls, execution, board)
         self.creation = Creation(client, self.calls, self.appointment, message_codes or {})
 
     # ----- entry point ------------------------------------------------------------------
     def run(self, record: JournalRecord) -> RowOutcome:
         """Take a claimed record from its state to its outcome (journaled when final)."""
+        try:
+            return self._run(record)
+        finally:
+            self.appointment.board.done(self.appointment.owner)
+
+    def _run(self, record: JournalRecord) -> RowOutcome:
         values = record.values
+        # An express demand may take one more place: what OMEGA lists to it is not
+        # free for the others, so its lists are not shared (its bookings still are).
+        self.appointment.express = values.get("OptionExpress", "") == "1"
         if record.state in (State.PENDING, State.VERIFIED):
             if self.calls.halted:
                 return self.calls.defer(record.id)

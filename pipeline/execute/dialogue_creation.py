@@ -90,9 +90,12 @@ class Creation:
         return self._create(rid, values, presence)
 
     def _create(self, rid: int, values: Mapping[str, str], presence: str) -> RowOutcome:
-        # The last look at the stop before the creation: once ``create_sent`` is
+        listed_at = self.appointment.claim_requested(values)  # may wait for another worker
+        # The last look at the stop and the breaker (it may have opened while this row
+        # waited for another worker's slot) before the creation: once ``create_sent`` is
         # committed, the request goes out (a hard stop puts back the ones that did not).
         if self.calls.halted:
+            self.appointment.creation_answered(values, None)
             return self.calls.defer(rid)
         self.journal.advance(rid, State.CREATE_SENT)
         stop = self.calls.stop
@@ -103,14 +106,16 @@ class Creation:
             )
         except FailedCall as failed:
             stop.creation_leaving()
+            self.appointment.creation_answered(values, None)
             try:
                 return self._create_failed(rid, failed)
             except JournalError as exc:
                 exc.after_creation = isinstance(failed.error, UnknownOutcome)
                 raise
         stop.creation_leaving()
+        self.appointment.creation_answered(values, answer)
         try:
-            return self._created(rid, values, presence, answer, entry)
+            return self._created(rid, values, presence, answer, entry, listed_at)
         except JournalError as exc:
             # OMEGA answered but the journal could not keep it: the demand may exist.
             exc.after_creation = True
@@ -139,6 +144,7 @@ class Creation:
         presence: str,
         answer: Answer,
         entry: CallEntry,
+        listed_at: int,
     ) -> RowOutcome:
         numero = answer.numero_demande
         if answer.type_retour == TERMINE:
@@ -194,7 +200,7 @@ class Creation:
         self.journal.advance(
             rid, State.CREATED, numero_demande=numero, dialogue=slots.to_json(), call=entry
         )
-        return self.appointment.run(rid, numero, slots)
+        return self.appointment.run(rid, numero, slots, listed_at=listed_at)
 
     def _message(self, answer: Answer, values: Mapping[str, str]) -> RowOutcome:
         """P / Message + codeMessageOMEGA at creation: the appointment is recorded at the

@@ -4,6 +4,8 @@
 as the slot policy says (the sequence is described in dialogue.py) and journals a
 ``slot`` step before and after each call; ``Slots`` is its state, stored in the
 journal's ``dialogue`` JSON so that a resumed run knows which call may be in flight.
+Which offered slot to accept is asked of the run's ``SlotBoard`` (slot_board.py), what
+the workers of this run know of the calendar; that knowledge is never journaled.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pipeline.execute.answers import Answer
 from pipeline.execute.client import OmegaClient
 from pipeline.execute.dialogue_calls import (
     DATE_PLAGE_H,
+    DMD_OK_DD,
     POURSUIVRE,
     TERMINE,
     FailedCall,
@@ -25,7 +28,8 @@ from pipeline.execute.dialogue_calls import (
     terminal_outcome,
 )
 from pipeline.execute.errors import BusinessFault, UnknownOutcome
-from pipeline.execute.journal import JournalError, State
+from pipeline.execute.journal import CallEntry, JournalError, State
+from pipeline.execute.slot_board import Slot, SlotBoard
 from pipeline.records import RowOutcome, Status
 
 POLICY_FIRST_SLOT = "premier-creneau"
@@ -89,13 +93,47 @@ class Slots:
 class Appointment:
     """Takes a created demand through OMEGA's appointment dialogue to one outcome."""
 
-    def __init__(self, client: OmegaClient, calls: RowCalls, execution: ExecutionSettings) -> None:
+    def __init__(
+        self,
+        client: OmegaClient,
+        calls: RowCalls,
+        execution: ExecutionSettings,
+        board: SlotBoard | None = None,
+    ) -> None:
         self.client = client
         self.calls = calls
         self.journal = calls.journal
         self.policy = execution.slot_policy
         self.max_slot_tries = max(1, execution.max_slot_tries)
         self.max_resume_runs = max(0, execution.max_resume_runs)
+        # In memory only, for this row's dialogue in this run.
+        self.board = board if board is not None else SlotBoard()
+        self.owner = self.board.owner()
+        self.listed_at = 0  # board stamp of the call that answered the current list
+        self.probes: set[Slot] = set()  # slots tried although this run had just filled them
+        self.express = False  # the row's OptionExpress: its lists are not shared
+
+    def claim_requested(self, values: Mapping[str, str]) -> int:
+        """Before CreerDemandeDIT: the requested slot held for this row (see
+        SlotBoard.ask); the board stamp its answer is asked at."""
+        requested = (values.get("DateRdv", ""), values.get("PlageRdv", ""))
+        if all(requested):
+            self.board.ask(self.owner, requested)
+        return self.board.stamp()
+
+    def creation_answered(self, values: Mapping[str, str], answer: Answer | None) -> None:
+        """After CreerDemandeDIT: DatePlageH keeps the hold for the AccepterRdv that
+        follows; a list means the requested slot is taken; anything else, nothing learned."""
+        requested = (values.get("DateRdv", ""), values.get("PlageRdv", ""))
+        if not all(requested):
+            return
+        if answer is not None and answer.type_retour == POURSUIVRE and answer.numero_demande:
+            if answer.code_retour == DATE_PLAGE_H:
+                return
+            refused = bool(answer.slots)
+        else:
+            refused = False
+        self.board.settle(self.owner, requested, filled=False, refused=refused)
 
     def resume(self, rid: int, numero: str, slots: Slots) -> RowOutcome:
         """Go on from the journaled state; a replayable call found in flight is a replay.
@@ -110,17 +148,24 @@ class Appointment:
             slots.pending["replays"] = int(slots.pending.get("replays", 0)) + 1
         return self.run(rid, numero, slots)
 
-    def run(self, rid: int, numero: str, st: Slots) -> RowOutcome:
+    def run(self, rid: int, numero: str, st: Slots, listed_at: int | None = None) -> RowOutcome:
+        """``listed_at``: the board stamp of the CreerDemandeDIT that answered ``st``'s
+        slots (None for a resumed dialogue: its list is older than this run)."""
         try:
-            return self._run(rid, numero, st)
+            return self._run(rid, numero, st, listed_at)
         except JournalError as exc:
             exc.after_creation, exc.numero_demande = True, numero
             raise
 
-    def _run(self, rid: int, numero: str, st: Slots) -> RowOutcome:
+    def _run(self, rid: int, numero: str, st: Slots, listed_at: int | None) -> RowOutcome:
         offered = st.offered if st.offered is not None else []
         tried = st.tried if st.tried is not None else []
         st.offered, st.tried = offered, tried
+        if listed_at is not None:
+            self.listed_at = listed_at
+            requested = [(st.date, st.plage)] if st.requested_free else []
+            if not self.express:
+                self.board.listed(requested + offered, listed_at)
         for _ in range(4 * self.max_slot_tries + 4):  # bounded whatever OMEGA answers
             if self.calls.stop.halts_dialogues:
                 return self.calls.paused(numero)  # the record stays open for the next run
@@ -130,7 +175,7 @@ class Appointment:
             step = st.pending
             op = str(step["op"])
             try:
-                answer, entry = self.calls.send(op, partial(self._rdv_call, numero, step))
+                answer, entry = self._send(numero, step)
             except FailedCall as failed:
                 if self.calls.stop.halts_dialogues and not isinstance(failed.error, UnknownOutcome):
                     # Not processed by OMEGA, and the run is stopping: the step is redone
@@ -204,15 +249,56 @@ class Appointment:
     def _next_step(self, st: Slots) -> dict[str, Any]:
         assert st.offered is not None and st.tried is not None
         if st.requested_free and st.date and st.plage:
+            requested = (st.date, st.plage)
+            pick = self.board.pick(self.owner, [requested], self.listed_at)
+            if pick is None or not pick.sure:  # OMEGA decides; a loss is not a try of ours
+                self.probes.add(requested)
             return {"op": ACCEPT, "date": st.date, "plage": st.plage, "replays": 0}
-        if self.policy == POLICY_REQUESTED_DATE or len(st.tried) >= self.max_slot_tries:
+        # Losses on slots this run had just filled were collisions of ours, not tries.
+        lost = sum(1 for slot in st.tried if slot not in self.probes)
+        if self.policy == POLICY_REQUESTED_DATE or lost >= self.max_slot_tries:
             return self._closing_step(st)
-        if st.offered:
-            day, plage = st.offered[0]
+        pick = self.board.pick(self.owner, st.offered, self.listed_at)
+        if pick is not None and not pick.sure and len(self.probes) >= self.max_slot_tries:
+            self.board.settle(self.owner, pick.slot, filled=False, refused=False)
+            pick = None
+        if pick is not None:
+            if not pick.sure:
+                self.probes.add(pick.slot)
+            day, plage = pick.slot
             return {"op": ACCEPT, "date": day, "plage": plage, "replays": 0}
+        # Every slot of the list tried by this run (by this worker or refused to another).
         if st.more < self.max_slot_tries:
             return {"op": MORE, "sens": "SUIV"}
         return self._closing_step(st)
+
+    def _send(self, numero: str, step: Mapping[str, Any]) -> tuple[Answer, CallEntry]:
+        """One appointment call, told to the board: the slot held while AccepterRdv is
+        in flight, then booked or refused; the slots an answer lists, with its stamp."""
+        op = str(step["op"])
+        slot = (str(step["date"]), str(step["plage"])) if op == ACCEPT else None
+        if slot is not None:
+            self.board.hold(self.owner, slot)
+        stamp = self.board.stamp()
+        try:
+            answer, entry = self.calls.send(op, partial(self._rdv_call, numero, step))
+        except FailedCall:
+            if slot is not None:
+                self.board.settle(self.owner, slot, filled=False, refused=False)
+            raise
+        if slot is not None:
+            booked = (
+                answer.type_retour == TERMINE
+                and answer.programmed is not None
+                and answer.code_retour != DMD_OK_DD
+            )
+            refused = answer.type_retour in (POURSUIVRE, TERMINE) and not booked
+            self.board.settle(self.owner, slot, filled=booked, refused=refused)
+        if answer.slots:
+            self.listed_at = stamp
+            if not self.express:
+                self.board.listed(((s.date, s.plage) for s in answer.slots), stamp)
+        return answer, entry
 
     @staticmethod
     def _closing_step(st: Slots) -> dict[str, Any]:

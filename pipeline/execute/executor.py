@@ -9,6 +9,9 @@
   failures (each one already retried by the client). Once open, for the rest of this
   executor's life, no new row is sent: rows not yet sent end REPORTEE, journaled with
   their values, and :meth:`Executor.deferred_jobs` hands them to the next run.
+- One ``SlotBoard`` (pipeline/execute/slot_board.py) per executor, i.e. per night, shared
+  by the workers' dialogues: they do not chase the slots another worker is accepting
+  or has just filled (``[execution] coordinate_slots``).
 - The journal (pipeline/execute/journal.py) makes each row exactly-once and resumable; the
   dialogue itself is pipeline/execute/dialogue.py.
 
@@ -43,6 +46,7 @@ from pipeline.execute.journal import (
 )
 from pipeline.execute.message_codes import load_message_codes
 from pipeline.execute.ratelimit import RateGate, build_limiter
+from pipeline.execute.slot_board import SlotBoard
 from pipeline.execute.stop_outcomes import in_flight_at_deadline, journal_failed, not_started
 from pipeline.records import Finding, RowOutcome, Status
 from pipeline.stopping import EXIT_STORAGE, RunStop, StopCause, StopKind
@@ -87,9 +91,10 @@ class Executor:
         self.gate = RateGate(settings.execution.rate_per_s)
         self.breaker = CircuitBreaker(settings.execution.breaker_threshold)
         self.stop = stop if stop is not None else RunStop(grace_s=settings.execution.stop_grace_s)
-        # True when a stop's grace ran out with calls still in flight: their threads are
-        # left behind and the process must exit without waiting for them.
+        # True when the stop's grace ran out with calls in flight (exit without waiting).
         self.abandoned = False
+        # What the workers learn of OMEGA's calendar tonight (in memory, never journaled).
+        self.slot_board = SlotBoard(coordinate=settings.execution.coordinate_slots)
         self._clients: dict[int, OmegaClient] = {}
         self._lock = threading.Lock()
 
@@ -244,6 +249,7 @@ class Executor:
                 self.stop,
                 clock=self.clock,
                 message_codes=self.message_codes,
+                board=self.slot_board,
             )
             return dialogue.run(claim.record)
         except JournalError as exc:
