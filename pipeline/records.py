@@ -39,6 +39,10 @@ CANONICAL_FIELDS: tuple[str, ...] = (
 # left in place, never a real request (the validator refuses it).
 EXAMPLE_REFERENCE = "EXEMPLE-0001"
 
+# The column of a resubmission workbook that says why the row came back: recognised by
+# name when the file is deposited again, never echoed as the business's data.
+RESUBMISSION_REASON_COLUMN = "MotifResoumission"
+
 # Columns without which a file cannot be processed at all (file-level error).
 REQUIRED_COLUMNS: tuple[str, ...] = ("NumeroPCE", "CodeLibelleIntervention", "DateRdv")
 

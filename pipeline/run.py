@@ -22,7 +22,7 @@ from pipeline.config import Settings
 from pipeline.contract import field_max_lengths
 from pipeline.execute import Executor, Job, Journal, idempotency_key
 from pipeline.progress import Progress
-from pipeline.read import InputFile, open_input
+from pipeline.read import InputFile, header_columns, open_input
 from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status
 from pipeline.referential import load_referential
 from pipeline.report import RunInfo, write_reports, write_results
@@ -201,6 +201,7 @@ class BatchRun:
                 info,
                 stem=stem,
                 now=self.clock(),
+                columns=header_columns(headers or CANONICAL_FIELDS),
             )
             summary.output, summary.resubmission = paths.results, paths.resubmission
             summaries.append(summary)
@@ -241,6 +242,7 @@ class BatchRun:
                 stem=path.stem,
                 now=self.clock(),
                 finished=self.clock,
+                columns=input_file.columns,
             )
             summary.output, summary.resubmission = paths.results, paths.resubmission
             if self.progress is not None:
@@ -292,6 +294,7 @@ class BatchRun:
             endpoint=self.endpoint,
             version=self.settings.omega.version,
             dry_run=self.dry_run,
+            referential=self.referential,
         )
 
     def take_one(self) -> None:

@@ -141,6 +141,16 @@ def canonical_field(header: str) -> str | None:
     return _INDEX.get(normalise(header))
 
 
+def header_columns(headers: Sequence[str]) -> dict[str, int]:
+    """Canonical field -> index of the first column whose header stands for it."""
+    columns: dict[str, int] = {}
+    for index, header in enumerate(headers):
+        field = canonical_field(header)
+        if field is not None:
+            columns.setdefault(field, index)
+    return columns
+
+
 @dataclass(frozen=True, slots=True)
 class HeaderMatch:
     """Which column holds each canonical field, and what was wrong with the header row."""

@@ -10,6 +10,7 @@ the workbook package.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
 from typing import IO
 
 from openpyxl.utils import get_column_letter
@@ -22,8 +23,11 @@ from pipeline.report.xlsx_cells import (
     SPACES,
     SPECIAL,
     StyleSet,
+    excel_serial,
     string_cell,
 )
+
+CellValue = str | int | float | date | None
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -52,6 +56,8 @@ class FastSheet:
         selected: bool,
         freeze_header: bool,
         printable: bool = False,
+        freeze_columns: int = 0,
+        print_scale: int | None = None,
     ) -> None:
         self._out = stream
         self._letters = [get_column_letter(i) for i in range(1, len(widths) + 1)]
@@ -59,7 +65,8 @@ class FastSheet:
         self._pending: list[str] = []
         self.rows = 0
         self.printable = printable
-        fit = ' fitToPage="1"' if printable else ""
+        self.print_scale = print_scale
+        fit = ' fitToPage="1"' if printable and print_scale is None else ""
         head = [
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n',
             f'<worksheet xmlns="{MAIN_NS}" xmlns:r="{REL_NS}">',
@@ -67,7 +74,15 @@ class FastSheet:
             '<sheetViews><sheetView workbookViewId="0"',
             ' tabSelected="1">' if selected else ">",
         ]
-        if freeze_header:
+        if freeze_header and freeze_columns:
+            corner = f"{self._letters[freeze_columns]}2"
+            head.append(
+                f'<pane xSplit="{freeze_columns}" ySplit="1" topLeftCell="{corner}"'
+                ' activePane="bottomRight" state="frozen"/>'
+                f'<selection pane="topRight"/><selection pane="bottomLeft"/>'
+                f'<selection pane="bottomRight" activeCell="{corner}" sqref="{corner}"/>'
+            )
+        elif freeze_header:
             head.append(
                 '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
                 '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/>'
@@ -96,7 +111,7 @@ class FastSheet:
 
     def write_row(
         self,
-        values: Sequence[str | int | float | None],
+        values: Sequence[CellValue],
         styles: StyleSet | Sequence[StyleSet],
         *,
         row_fill: int | None = None,
@@ -125,7 +140,7 @@ class FastSheet:
         self,
         parts: list[str],
         r: str,
-        values: Sequence[str | int | float | None],
+        values: Sequence[CellValue],
         style: StyleSet,
         first: int = 0,
     ) -> int:
@@ -168,6 +183,11 @@ class FastSheet:
                     xml, n = string_cell(letter + r, str.__str__(value), style, limit)
                     parts.append(xml)
                     lines = max(lines, n)
+            elif isinstance(value, date):  # a real date (or date-time) cell
+                s = style.stamp if isinstance(value, datetime) else style.date
+                parts.append(
+                    f'<c r="{letter}{r}" s="{s or plain}"><v>{excel_serial(value)}</v></c>'
+                )
             else:
                 number = int(value) if isinstance(value, bool) else value
                 parts.append(f'<c r="{letter}{r}" s="{plain}"><v>{number!r}</v></c>')
@@ -185,9 +205,14 @@ class FastSheet:
         if autofilter:
             tail.append(f'<autoFilter ref="{self.dimension}"/>')
         tail.append(
-            '<pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/>'
+            '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
         )
-        if self.printable:
+        if self.printable and self.print_scale is not None:
+            tail.append(
+                f'<pageSetup paperSize="{PAPER_A4}" scale="{self.print_scale}"'
+                ' orientation="landscape"/>'
+            )
+        elif self.printable:
             tail.append(
                 f'<pageSetup paperSize="{PAPER_A4}" orientation="landscape"'
                 ' fitToWidth="1" fitToHeight="0"/>'

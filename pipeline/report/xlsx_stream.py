@@ -35,11 +35,14 @@ from lxml import etree
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from pipeline.report.xlsx_cells import StyleSet
 from pipeline.report.xlsx_sheet import MAIN_NS, REL_NS, FastSheet
 
+DATE_FORMAT = "DD/MM/YYYY"
+STAMP_FORMAT = "DD/MM/YYYY HH:MM:SS"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 
 
@@ -92,7 +95,24 @@ class StreamingBook:
                 if quote:
                     cell.quotePrefix = True
                 ids.append(cell.style_id)
-        return StyleSet(plain=ids[0], quote=ids[1], wrap=ids[2], wrap_quote=ids[3])
+        dated: list[int] = []
+        for number_format in (DATE_FORMAT, STAMP_FORMAT):
+            cell = WriteOnlyCell(self._probe_sheet())
+            if fill:
+                cell.fill = PatternFill("solid", fgColor=fill)
+            if bold:
+                cell.font = Font(bold=True)
+            cell.alignment = Alignment(vertical=vertical, horizontal="left")
+            cell.number_format = number_format
+            dated.append(cell.style_id)
+        return StyleSet(
+            plain=ids[0],
+            quote=ids[1],
+            wrap=ids[2],
+            wrap_quote=ids[3],
+            date=dated[0],
+            stamp=dated[1],
+        )
 
     def _probe_sheet(self) -> WriteOnlyWorksheet:
         if not self.workbook.worksheets:
@@ -109,14 +129,22 @@ class StreamingBook:
         freeze_header: bool = True,
         autofilter: bool = True,
         printable: bool = False,
+        freeze_columns: int = 0,
+        print_scale: int | None = None,
+        print_columns: int = 0,
     ) -> FastSheet:
         """Create a streamed sheet (``primary``: the first sheet, written straight to disk).
 
-        ``printable``: A4 landscape, one page wide, the first row repeated on each page.
+        ``printable``: A4 landscape, the first row repeated on each page; one page wide,
+        or at ``print_scale`` per cent with the ``print_columns`` first columns repeated
+        on each page too (a wide sheet then prints readable, several pages wide).
+        ``freeze_columns``: columns frozen on screen beside the header row.
         """
         placeholder = cast(WriteOnlyWorksheet, self.workbook.create_sheet(title))
         if printable:
             placeholder.print_title_rows = "1:1"  # the Print_Titles defined name
+            if print_scale is not None and print_columns:
+                placeholder.print_title_cols = f"A:{get_column_letter(print_columns)}"
         index = len(self.workbook.sheetnames)
         stream: IO[bytes]
         spool: IO[bytes] | None = None
@@ -129,7 +157,13 @@ class StreamingBook:
             spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
             stream = spool
         sheet = FastSheet(
-            stream, widths, selected=selected, freeze_header=freeze_header, printable=printable
+            stream,
+            widths,
+            selected=selected,
+            freeze_header=freeze_header,
+            printable=printable,
+            freeze_columns=freeze_columns,
+            print_scale=print_scale,
         )
         self._fast.append(_FastEntry(sheet, stream, placeholder, spool, autofilter))
         return sheet
