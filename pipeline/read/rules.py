@@ -33,6 +33,9 @@ class ReadRule(StrEnum):
     CELLULE_ERREUR = "CELLULE_ERREUR"
     FORMULE_SANS_VALEUR = "FORMULE_SANS_VALEUR"
     CELLULE_SANS_ENTETE = "CELLULE_SANS_ENTETE"
+    CODE_NORMALISE = "CODE_NORMALISE"
+    # file level, warning: a column matched to no field
+    ENTETE_INCONNUE = "ENTETE_INCONNUE"
 
 
 def file_error(

@@ -3,7 +3,9 @@ of the resubmission workbook, written from the spec's field tables (chapter 3.3.
 
 from __future__ import annotations
 
-from pipeline.records import REQUIRED_COLUMNS
+from datetime import date
+
+from pipeline.records import REQUIRED_COLUMNS, date_forms, example_appointment
 
 # Contract element names where they differ from the canonical field name.
 _CONTRACT_NAMES = {
@@ -37,13 +39,15 @@ FIELD_HELP: dict[str, str] = {
     "vérification des données de comptage (G1, 253), vide sinon.",
     "ValeurIndexReleve": "Valeur de l'index contesté par le client (nombre). Obligatoire pour "
     "G1 et 253.",
-    "DateIndexConteste": "Date de l'index contesté (JJ/MM/AAAA). Obligatoire pour G1 et 253.",
+    "DateIndexConteste": "Date de l'index contesté, aujourd'hui ou avant : {dates}. "
+    "Obligatoire pour G1 et 253.",
     "ValeurIndexClient": "Valeur de l'index relevé par le client (nombre). Obligatoire pour "
     "G1 et 253.",
-    "DateIndexClient": "Date de l'index client (JJ/MM/AAAA). Obligatoire pour G1 et 253.",
+    "DateIndexClient": "Date de l'index client, aujourd'hui ou avant : {dates}. Obligatoire "
+    "pour G1 et 253.",
     "PrecisionIntervention": "Précisions pour le technicien. Obligatoire avec un motif 01 "
     "« Autre ». Le bon d'intervention n'en montre que les 20 premiers caractères.",
-    "DateRdv": "Date du rendez-vous souhaité (JJ/MM/AAAA), aujourd'hui ou plus tard. Obligatoire.",
+    "DateRdv": "Date du rendez-vous souhaité, aujourd'hui ou plus tard : {dates}.",
     "PlageRdv": "Créneau horaire souhaité (voir la feuille Référentiel). Obligatoire pour les "
     "PCE 6M et 1M ; les demandes JJ/JM/MM sont prises à la date demandée, sans plage.",
     "NomContact": "Nom ou raison sociale du contact sur place. Le bon d'intervention n'en "
@@ -56,9 +60,18 @@ FIELD_HELP: dict[str, str] = {
 }
 
 
-def field_comment(field: str, lengths: dict[str, int]) -> str:
-    """The comment of a field's header: its name, what it holds, its length, if required."""
+def field_comment(field: str, lengths: dict[str, int], today: date | None = None) -> str:
+    """The comment of a field's header: its name, what it holds, its length, if required.
+
+    Date fields say how a date is written (``records.date_forms``) with an example
+    computed from ``today`` (default: today): a month ahead for DateRdv, today for an
+    index date.
+    """
     text = FIELD_HELP.get(field, "")
+    if "{dates}" in text:
+        day = today or date.today()
+        example = example_appointment(day) if field == "DateRdv" else day
+        text = text.replace("{dates}", date_forms(example))
     limit = lengths.get(_CONTRACT_NAMES.get(field, field))
     if limit:
         text += f" ({limit} caractères au plus.)"

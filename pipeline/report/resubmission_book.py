@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from copy import copy
+from datetime import date
 from pathlib import Path
 from typing import Any, cast
 
@@ -82,8 +83,10 @@ class ResubmissionBook:
         *,
         columns: Mapping[str, int] | None = None,
         referential: Referential | None = None,
+        today: date | None = None,
     ) -> None:
         self.tmp = temp_path(output_dir)
+        self.today = today
         if columns is None:
             columns = {h: i for i, h in enumerate(headers) if h in CANONICAL_FIELDS}
         self.columns = dict(columns)
@@ -125,7 +128,7 @@ class ResubmissionBook:
             cell.fill = reason_fill if header == RESUBMIT_COLUMN else head_fill
             text = REASON_HELP if header == RESUBMIT_COLUMN else ""
             if header in CANONICAL_FIELDS:
-                text = field_comment(header, lengths)
+                text = field_comment(header, lengths, self.today)
             if text:
                 comment = Comment(text, "dit-batch")
                 comment.width, comment.height = 320, 170

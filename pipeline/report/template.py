@@ -95,7 +95,7 @@ def build_template(referential: Referential, *, today: dt.date) -> Workbook:
     requests.title = SHEET_REQUESTS
     reference = workbook.create_sheet(SHEET_REFERENTIAL)
     lists = _write_referential(reference, referential)
-    _write_headers(requests)
+    _write_headers(requests, today)
     _write_example(requests, referential, today)
     _add_validations(requests, lists)
     return workbook
@@ -134,13 +134,13 @@ def _working_day(day: dt.date) -> dt.date:
 # ---------------------------------------------------------------- Demandes sheet
 
 
-def _write_headers(sheet: Worksheet) -> None:
+def _write_headers(sheet: Worksheet, today: dt.date) -> None:
     lengths = field_max_lengths()
     for column, field in enumerate(CANONICAL_FIELDS, start=1):
         cell = sheet.cell(row=1, column=column, value=field)
         cell.font = _BOLD
         cell.fill = _REQUIRED_FILL if field in REQUIRED_COLUMNS else _HEADER_FILL
-        comment = Comment(field_comment(field, lengths), "dit-batch")
+        comment = Comment(field_comment(field, lengths, today), "dit-batch")
         comment.width = 320
         comment.height = 170
         cell.comment = comment

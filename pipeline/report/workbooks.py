@@ -129,7 +129,11 @@ def _write(
             if with_resubmission and outcome.status in RESUBMIT_STATUSES:
                 if resubmit_book is None:
                     resubmit_book = ResubmissionBook(
-                        output_dir, headers, columns=columns, referential=run.referential
+                        output_dir,
+                        headers,
+                        columns=columns,
+                        referential=run.referential,
+                        today=run.started_at.date(),
                     )
                 resubmit_book.add(row, outcome)
         result_path = None
