@@ -18,7 +18,6 @@ import contextlib
 import datetime as dt
 import errno
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from pipeline.contract import field_max_lengths
 from pipeline.records import CANONICAL_FIELDS, EXAMPLE_REFERENCE, REQUIRED_COLUMNS
 from pipeline.referential import Category, Referential
 from pipeline.report.field_help import field_comment
+from pipeline.report.publish import temp_path
 
 SHEET_REQUESTS = "Demandes"
 SHEET_REFERENTIAL = "Référentiel"
@@ -326,10 +326,9 @@ def _write_referential(sheet: Worksheet, referential: Referential) -> dict[str, 
 
 def _save_new(workbook: Workbook, path: Path) -> None:
     """Save to a temporary file beside ``path``, then link it in place without replacing."""
-    fd, temp_name = tempfile.mkstemp(prefix=".~modele-", suffix=".tmp", dir=path.parent)
-    temp = Path(temp_name)
+    temp = temp_path(path.parent)  # umask permissions, as the result workbooks
     try:
-        with os.fdopen(fd, "wb") as stream:
+        with temp.open("wb") as stream:
             workbook.save(stream)
             stream.flush()
             os.fsync(stream.fileno())
