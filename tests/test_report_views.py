@@ -208,3 +208,27 @@ def test_corrected_resubmission_goes_through_with_no_stale_reason_nor_lost_zero(
     assert row["CodePostal"] == "01000" and row["Agence"] == "Bourg"
     assert row["ReferenceDemande"] == "R-1"
     assert not list((tmp_path / "output").glob(f"{resub.stem}_a_resoumettre_*.xlsx"))
+
+
+def test_result_says_things_once_and_with_the_words_of_codes(tmp_path: Path) -> None:
+    """An explanation that holds every word of the label replaces it; a codeErreur in the
+    explanation is followed by its words."""
+    on_date = RowOutcome(
+        Status.DATE_DEMANDEE,
+        date_rdv="2026-12-08",
+        detail="Enregistrée à la date demandée (2026-12-08) ; Le rendez-vous a été enregistré "
+        "à la date demandée, un technicien rappellera le client pour confirmer le rendez-vous.",
+    )
+    refused = RowOutcome(
+        Status.NON_RECEVABLE,
+        detail="Non recevable par OMEGA (DmdKo) : Demande non recevable : PCE_NON_TITULAIRE",
+    )
+    pairs = [(request(2, "2026-12-08", ""), on_date), (request(3, "2026-12-08", ""), refused)]
+    path = write_reports(tmp_path, HEADERS, pairs, run_info(), now=NOW).results
+    first, second = table(load_workbook(path)["Résultats"])
+    assert str(first["Résultat"]).startswith("Enregistrée à la date demandée (08/12/2026) ;")
+    assert "\n" not in str(first["Résultat"])  # the label is not repeated above it
+    assert second["Résultat"] == (
+        "Non recevable par OMEGA (DmdKo) : Demande non recevable : PCE_NON_TITULAIRE "
+        "(PCE_NON_TITULAIRE : Le PCE est rattaché à un autre fournisseur)"
+    )

@@ -49,7 +49,7 @@ REASON_HELP = (
 )
 _DATE_FORMAT = "DD/MM/YYYY"
 _REASON_WIDTH = 50.0
-_PRINT_SCALE = 70
+_PRINT_PAGES_WIDE = 3  # A4 landscape; the reason and the PCE repeated on each page
 
 
 def resubmission_motif(row: RequestRow, outcome: RowOutcome) -> str:
@@ -116,7 +116,7 @@ class ResubmissionBook:
         sheet.freeze_panes = "C2"  # the reason and the PCE stay in sight
         sheet.print_title_rows = "1:1"
         sheet.print_title_cols = "A:B"
-        print_landscape(sheet, scale=_PRINT_SCALE)
+        print_landscape(sheet, pages_wide=_PRINT_PAGES_WIDE)
         add_validations(sheet, lists, self.headers)
         lengths = field_max_lengths()
         head_fill = PatternFill("solid", fgColor=INPUT_HEADER_COLOUR)

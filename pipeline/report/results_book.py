@@ -145,7 +145,7 @@ class ResultsBook(PendingBook):
             [
                 row.line,
                 status.value,
-                result_text(row, outcome),
+                result_text(row, outcome, words),
                 row_action(outcome, moved),
                 outcome.numero_demande,
                 as_date(outcome.date_rdv),

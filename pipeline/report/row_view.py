@@ -58,12 +58,17 @@ def date_cells(cells: Sequence[str], date_indexes: Iterable[int]) -> list[str | 
     return values
 
 
-def result_text(row: RequestRow, outcome: RowOutcome) -> str:
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"\w[\w-]*", text.casefold()) if len(w) > 2}
+
+
+def result_text(row: RequestRow, outcome: RowOutcome, words: CodeWords | None = None) -> str:
     """The Résultat cell: the status in words, and the outcome's explanation once.
 
-    The explanation (``RowOutcome.detail``) replaces the label when it starts with it
-    ("Rendez-vous programmé le …"), and is left out for a rejected row whose findings
-    already say why (they are in the Anomalies column).
+    The explanation (``RowOutcome.detail``) replaces the label when it already says
+    every word of it ("Rendez-vous programmé le …", "Enregistrée à la date demandée
+    (…)"), and is left out for a rejected row whose findings already say why (they are
+    in the Anomalies column). A code OMEGA appended (codeErreur) is followed by its words.
     """
     label = outcome.status.label
     detail = french_dates(outcome.detail.strip())
@@ -71,7 +76,9 @@ def result_text(row: RequestRow, outcome: RowOutcome) -> str:
         return label
     if outcome.status is Status.REJET_VALIDATION and row.findings:
         return label
-    if detail.casefold().startswith(label.casefold()):
+    if words is not None:
+        detail = words.decorate(detail)
+    if _words(label) - {"demande"} <= _words(detail):
         return detail
     return f"{label}\n{detail}"
 
@@ -149,11 +156,11 @@ class CodeWords:
 
     def messages(self, messages: Iterable[str]) -> str:
         """OMEGA's messages, one a line, each code OMEGA appended followed by its words."""
-        lines = []
-        for message in messages:
-            known = [c for c in self.errors if c in message]
-            for code in known:
-                if re.search(rf"(?<![A-Z_]){re.escape(code)}(?![A-Z_])", message):
-                    message = f"{message} ({code} : {self.errors[code]})"
-            lines.append(message)
-        return "\n".join(lines)
+        return "\n".join(self.decorate(m) for m in messages)
+
+    def decorate(self, text: str) -> str:
+        """``text`` followed by the words of each known code it holds."""
+        for code in [c for c in self.errors if c in text]:
+            if re.search(rf"(?<![A-Z_]){re.escape(code)}(?![A-Z_])", text):
+                text = f"{text} ({code} : {self.errors[code]})"
+        return text

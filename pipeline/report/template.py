@@ -44,6 +44,7 @@ EXAMPLE_DAYS_AHEAD = 30
 DATE_FORMAT = "dd/mm/yyyy"
 DATE_COLUMNS = frozenset({"DateRdv", "DateIndexConteste", "DateIndexClient"})
 
+_MIN_WIDTHS = {"NumeroPCE": 17, "CodePostal": 11}  # 14 digits, 5 digits, filter button
 _REQUIRED_FILL = PatternFill("solid", fgColor="FFD966")
 _HEADER_FILL = PatternFill("solid", fgColor="BDD7EE")
 _EXAMPLE_FONT = Font(italic=True, color="808080")
@@ -146,7 +147,7 @@ def _write_headers(sheet: Worksheet, today: dt.date) -> None:
         cell.comment = comment
         letter = get_column_letter(column)
         dimension = sheet.column_dimensions[letter]
-        dimension.width = max(len(field) + 4, 14)
+        dimension.width = max(len(field) + 4, 14, _MIN_WIDTHS.get(field, 0))
         # Text format so Excel keeps what is typed ("06000", "04"); dates stay dates.
         dimension.number_format = DATE_FORMAT if field in DATE_COLUMNS else "@"
     sheet.freeze_panes = "A2"

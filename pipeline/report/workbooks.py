@@ -90,9 +90,10 @@ def write_resubmission(
     *,
     stem: str | None = None,
     now: datetime | None = None,
+    columns: Mapping[str, int] | None = None,
 ) -> Path | None:
     """Write ``<stem>_a_resoumettre_<ts>.xlsx`` with the rows to send again, or None if none."""
-    return _write(output_dir, headers, results, run, (), stem, now, False, True)[1]
+    return _write(output_dir, headers, results, run, (), stem, now, False, True, None, columns)[1]
 
 
 # --------------------------------------------------------------------------- writing
