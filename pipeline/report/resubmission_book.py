@@ -7,25 +7,23 @@ the first column, :data:`~pipeline.records.RESUBMISSION_REASON_COLUMN`: the read
 recognises that column when the file is deposited again and the report never echoes
 it as the business's data (a resubmission file resubmitted gets a fresh reason).
 
-Written with openpyxl's write-only mode (rows streamed to disk), then published like
-the result workbook.
+The Demandes rows are streamed (:class:`~pipeline.report.xlsx_sheet.FastSheet`, as the
+Résultats sheet), the drop-downs written as its ``<dataValidations>`` and the header
+comments by openpyxl for the placeholder sheet; the Référentiel sheet is openpyxl's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from copy import copy
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, cast
 
-from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.comments import Comment
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation, DataValidationList
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.xml.functions import tostring
 
 from pipeline.contract import field_max_lengths
 from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status
@@ -39,16 +37,14 @@ from pipeline.report.layout import (
     RESULT_HEADER_COLOUR,
     input_widths,
 )
-from pipeline.report.publish import temp_path
+from pipeline.report.publish import PendingBook
 from pipeline.report.row_view import DATE_FIELDS, as_date, french_dates
 from pipeline.report.template import add_validations, print_landscape, referential_sheet
-from pipeline.report.xlsx_cells import LINE_HEIGHT_PT, clean_text, line_count, looks_like_formula
 
 REASON_HELP = (
     "MotifResoumission\nPourquoi la ligne revient et ce qu'il faut corriger. Colonne "
     "ignorée au dépôt : inutile de la vider ou de la supprimer."
 )
-_DATE_FORMAT = "DD/MM/YYYY"
 _REASON_WIDTH = 50.0
 _PRINT_PAGES_WIDE = 3  # A4 landscape; the reason and the PCE repeated on each page
 
@@ -74,40 +70,7 @@ def resubmission_motif(row: RequestRow, outcome: RowOutcome) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class _Looks:
-    """The style arrays of one row colour: text, wrapped, quote-prefixed, date."""
-
-    fill: PatternFill
-    text: Any
-    wrap: Any
-    quote: Any
-    wrap_quote: Any
-    date: Any
-
-    @classmethod
-    def of(cls, sheet: Any, colour: str) -> _Looks:
-        fill = PatternFill("solid", fgColor=colour)
-
-        def style(number_format: str, wrap: bool = False, quote: bool = False) -> Any:
-            cell: Any = WriteOnlyCell(sheet, None)
-            cell.fill = fill
-            cell.number_format = number_format
-            cell.alignment = Alignment(vertical="top", wrap_text=wrap)
-            cell.quotePrefix = quote
-            return cell._style
-
-        return cls(
-            fill,
-            style("@"),
-            style("@", wrap=True),
-            style("@", quote=True),
-            style("@", wrap=True, quote=True),
-            style(_DATE_FORMAT),
-        )
-
-
-class ResubmissionBook:
+class ResubmissionBook(PendingBook):
     """The resubmission workbook being written (created at the first row to send again)."""
 
     def __init__(
@@ -119,8 +82,7 @@ class ResubmissionBook:
         referential: Referential | None = None,
         today: date | None = None,
     ) -> None:
-        self.tmp = temp_path(output_dir)
-        self.today = today
+        super().__init__(output_dir)
         if columns is None:
             columns = {h: i for i, h in enumerate(headers) if h in CANONICAL_FIELDS}
         self.columns = dict(columns)
@@ -129,48 +91,51 @@ class ResubmissionBook:
             i for i, h in enumerate(headers) if i not in mapped and h and h != RESUBMIT_COLUMN
         ]
         self.headers = [RESUBMIT_COLUMN, *CANONICAL_FIELDS, *(headers[i] for i in self.extras)]
-        self.workbook = Workbook(write_only=True)
-        self.sheet: Any = self.workbook.create_sheet(RESUBMIT_SHEET)
+        book = self.book
+        widths = [_REASON_WIDTH, *input_widths(self.headers[1:])]
+        self.sheet = book.fast_sheet(
+            RESUBMIT_SHEET,
+            widths,
+            primary=True,
+            selected=True,
+            printable=True,
+            freeze_columns=2,  # the reason and the PCE stay in sight
+            print_columns=2,
+            pages_wide=_PRINT_PAGES_WIDE,
+        )
+        self.looks = {
+            f: book.style_set(fill=c, number_format="@") for f, c in FAMILY_COLOURS.items()
+        }
+        # Typed over an empty cell, a value keeps the column's format: text, or a date.
+        blank = book.style_set(number_format="@")
+        self.sheet.column_styles = [
+            blank.date if h in DATE_FIELDS else blank.plain for h in self.headers
+        ]
+        head = book.style_set(fill=INPUT_HEADER_COLOUR, bold=True, vertical="center")
+        reason_head = book.style_set(fill=RESULT_HEADER_COLOUR, bold=True, vertical="center")
+        self.sheet.write_row(self.headers, [reason_head] + [head] * (len(self.headers) - 1))
+        lengths = field_max_lengths()
+        book.comment_header(
+            self.sheet,
+            [
+                REASON_HELP
+                if h == RESUBMIT_COLUMN
+                else field_comment(h, lengths, today)
+                if h in CANONICAL_FIELDS
+                else ""
+                for h in self.headers
+            ],
+        )
         referential = referential or load_referential()
         source, lists = referential_sheet(referential)
-        self._layout(lists)
+        holder = _Validations()
+        add_validations(holder, lists, self.headers)
+        self.sheet.validations_xml = holder.xml()
         self._copy_referential(source)
-        self.looks = {f: _Looks.of(self.sheet, c) for f, c in FAMILY_COLOURS.items()}
-        self.is_date = [h in DATE_FIELDS for h in self.headers]
-        self.rows = 0
-
-    def _layout(self, lists: dict[str, str]) -> None:
-        sheet = self.sheet
-        widths = [_REASON_WIDTH, *input_widths(self.headers[1:])]
-        for index, (header, width) in enumerate(zip(self.headers, widths, strict=True), 1):
-            dimension = sheet.column_dimensions[get_column_letter(index)]
-            dimension.width = width
-            dimension.number_format = _DATE_FORMAT if header in DATE_FIELDS else "@"
-        sheet.freeze_panes = "C2"  # the reason and the PCE stay in sight
-        sheet.print_title_rows = "1:1"
-        sheet.print_title_cols = "A:B"
-        print_landscape(sheet, pages_wide=_PRINT_PAGES_WIDE)
-        add_validations(sheet, lists, self.headers)
-        lengths = field_max_lengths()
-        head_fill = PatternFill("solid", fgColor=INPUT_HEADER_COLOUR)
-        reason_fill = PatternFill("solid", fgColor=RESULT_HEADER_COLOUR)
-        cells = []
-        for header in self.headers:
-            cell = WriteOnlyCell(sheet, header)
-            cell.font = Font(bold=True)
-            cell.fill = reason_fill if header == RESUBMIT_COLUMN else head_fill
-            text = REASON_HELP if header == RESUBMIT_COLUMN else ""
-            if header in CANONICAL_FIELDS:
-                text = field_comment(header, lengths, self.today)
-            if text:
-                comment = Comment(text, "dit-batch")
-                comment.width, comment.height = 320, 170
-                cell.comment = comment
-            cells.append(cell)
-        sheet.append(cells)
+        self.date_columns = [i for i, h in enumerate(self.headers) if h in DATE_FIELDS]
 
     def _copy_referential(self, source: Worksheet) -> None:
-        target: Any = self.workbook.create_sheet(source.title)
+        target: Any = self.book.openpyxl_sheet(source.title)
         for letter, dimension in source.column_dimensions.items():
             target.column_dimensions[letter].width = dimension.width
         target.freeze_panes = source.freeze_panes
@@ -188,44 +153,32 @@ class ResubmissionBook:
 
     def add(self, row: RequestRow, outcome: RowOutcome) -> None:
         cells = row.cells
-        values: list[object] = [resubmission_motif(row, outcome)]
+        values: list[str | date] = [resubmission_motif(row, outcome)]
         for field in CANONICAL_FIELDS:
             index = self.columns.get(field)
             inside = index is not None and index < len(cells)
             values.append(cells[index] if index is not None and inside else row.get(field))
         values.extend(cells[i] if i < len(cells) else "" for i in self.extras)
-        looks = self.looks[outcome.status.family]
-        out: list[Any] = []
-        for is_date, value in zip(self.is_date, values, strict=True):
-            out.append(self._cell(is_date, value, looks))
-        self.rows += 1
-        dimension = self.sheet.row_dimensions[self.rows + 1]
-        dimension.fill = looks.fill  # the empty cells of the row take its colour too
-        lines = line_count(str(values[0]), int(_REASON_WIDTH) - 1)
-        if lines > 1:  # spreadsheets do not size rows from wrapped text on opening
-            dimension.height = LINE_HEIGHT_PT * lines
-        self.sheet.append(out)
-
-    def _cell(self, is_date: bool, value: object, looks: _Looks) -> Any:
-        """One cell, its style copied from a prepared cell (openpyxl's per-attribute style
-        registration would cost about 50 µs a cell)."""
-        text = clean_text(str(value)) if value is not None else ""
-        if not text:
-            return None
-        shown: Any = as_date(text) if is_date else text
-        cell: Any = WriteOnlyCell(self.sheet, shown)
-        if isinstance(shown, str):
-            cell.data_type = "s"  # never a formula, whatever the text
-            if looks_like_formula(shown):
-                cell._style = copy(looks.wrap_quote if "\n" in shown else looks.quote)
-            else:
-                cell._style = copy(looks.wrap if "\n" in shown else looks.text)
-        else:
-            cell._style = copy(looks.date)
-        return cell
+        for i in self.date_columns:
+            value = values[i]
+            if isinstance(value, str):
+                values[i] = as_date(value)
+        style = self.looks[outcome.status.family]
+        self.sheet.write_row(values, style, row_fill=style.plain)
 
     def finish(self) -> None:
-        self.workbook.save(self.tmp)
+        self.book.close()
 
-    def discard(self) -> None:
-        self.tmp.unlink(missing_ok=True)
+
+class _Validations:
+    """Collects the template's drop-downs, then writes them as a <dataValidations> element."""
+
+    def __init__(self) -> None:
+        self.data_validations: list[DataValidation] = []
+
+    def xml(self) -> str:
+        if not self.data_validations:
+            return ""
+        listed = DataValidationList(dataValidation=self.data_validations)
+        xml: Any = tostring(listed.to_tree())
+        return xml.decode("utf-8") if isinstance(xml, bytes) else str(xml)

@@ -8,6 +8,7 @@ writes what they return.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ def french_dates(text: str) -> str:
     return _ISO_DATE.sub(r"\3/\2/\1", text) if "-" in text else text
 
 
+@functools.lru_cache(maxsize=8192)  # a file holds few distinct dates
 def as_date(text: str) -> date | str:
     """A real date for an ISO ``AAAA-MM-JJ`` text, else the text unchanged."""
     if len(text) == 10 and _ISO_TEXT.fullmatch(text):
@@ -38,6 +40,7 @@ def as_date(text: str) -> date | str:
     return text
 
 
+@functools.lru_cache(maxsize=8192)  # rows processed in the same second share one
 def as_stamp(text: str) -> datetime | str:
     """A real (local, naive) date-time for an ISO time stamp, else the text unchanged."""
     if not text:

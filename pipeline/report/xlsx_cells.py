@@ -17,6 +17,7 @@ in :mod:`pipeline.report.xlsx_stream`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -94,6 +95,7 @@ def string_cell(ref: str, value: str, style: StyleSet, wrap_at: int) -> tuple[st
 _EPOCH = datetime(1899, 12, 30)
 
 
+@functools.lru_cache(maxsize=8192)
 def excel_serial(value: date) -> str:
     """The spreadsheet serial number of a date or naive date-time (days since 1899-12-30)."""
     if isinstance(value, datetime):

@@ -58,6 +58,8 @@ class FastSheet:
         printable: bool = False,
         freeze_columns: int = 0,
         print_scale: int | None = None,
+        pages_wide: int = 1,
+        column_styles: Sequence[int] | None = None,
     ) -> None:
         self._out = stream
         self._letters = [get_column_letter(i) for i in range(1, len(widths) + 1)]
@@ -66,6 +68,9 @@ class FastSheet:
         self.rows = 0
         self.printable = printable
         self.print_scale = print_scale
+        self.pages_wide = pages_wide
+        self.validations_xml = ""  # <dataValidations> of the sheet, when it has drop-downs
+        self.legacy_drawing = False  # the header's comments (parts written by openpyxl)
         fit = ' fitToPage="1"' if printable and print_scale is None else ""
         head = [
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n',
@@ -90,15 +95,26 @@ class FastSheet:
         head.append(
             '</sheetView></sheetViews><sheetFormatPr baseColWidth="8" defaultRowHeight="15"/>'
         )
-        if widths:
+        self._head = head
+        self._widths = list(widths)
+        # Style id per column (empty cells typed over later take it); may be set until
+        # the first row is written, which writes the sheet's head.
+        self.column_styles: Sequence[int] = column_styles or [0] * len(widths)
+
+    def _start(self) -> None:
+        head = self._head
+        if self._widths:
             head.append("<cols>")
             head.extend(
-                f'<col min="{i}" max="{i}" width="{w:.1f}" customWidth="1"/>'
-                for i, w in enumerate(widths, 1)
+                f'<col min="{i}" max="{i}" width="{w:.1f}"'
+                + (f' style="{s}"' if s else "")
+                + ' customWidth="1"/>'
+                for i, (w, s) in enumerate(zip(self._widths, self.column_styles, strict=True), 1)
             )
             head.append("</cols>")
         head.append("<sheetData>")
         self._out.write("".join(head).encode("utf-8"))
+        self._head = []
 
     @property
     def last_column(self) -> str:
@@ -117,6 +133,8 @@ class FastSheet:
         row_fill: int | None = None,
     ) -> None:
         """Append one row; ``styles`` is one StyleSet for every cell or one per column."""
+        if self._head:
+            self._start()
         self.rows += 1
         r = str(self.rows)
         parts = [""]  # the row's tag, once its height is known
@@ -200,10 +218,13 @@ class FastSheet:
 
     def finish(self, *, autofilter: bool, ignore_number_as_text: bool = True) -> None:
         """Write the sheet's tail (autofilter over the used range) and close the stream."""
+        if self._head:
+            self._start()
         self._flush()
         tail = ["</sheetData>"]
         if autofilter:
             tail.append(f'<autoFilter ref="{self.dimension}"/>')
+        tail.append(self.validations_xml)
         tail.append(
             '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
         )
@@ -215,12 +236,14 @@ class FastSheet:
         elif self.printable:
             tail.append(
                 f'<pageSetup paperSize="{PAPER_A4}" orientation="landscape"'
-                ' fitToWidth="1" fitToHeight="0"/>'
+                f' fitToWidth="{self.pages_wide}" fitToHeight="0"/>'
             )
         if ignore_number_as_text:
             tail.append(
                 f'<ignoredErrors><ignoredError sqref="{self.dimension}" numberStoredAsText="1"/>'
                 "</ignoredErrors>"
             )
+        if self.legacy_drawing:  # openpyxl names the comments' VML part "anysvml"
+            tail.append('<legacyDrawing r:id="anysvml"/>')
         tail.append("</worksheet>")
         self._out.write("".join(tail).encode("utf-8"))
