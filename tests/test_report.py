@@ -26,6 +26,7 @@ from pipeline.report.layout import (
     FAMILY_COLOURS,
     RESUBMIT_COLUMN,
     RESULT_COLUMNS,
+    SEVERITY_COLOURS,
     STATUS_ADVICE,
 )
 from pipeline.report.workbooks import (
@@ -244,11 +245,18 @@ def test_result_layout(written: ReportPaths) -> None:
 
 
 def test_fill_per_status_family(written: ReportPaths) -> None:
-    """Every cell of a row, empty ones included, carries its status family's fill colour."""
+    """Every cell of a row, empty ones included, carries its status family's fill colour,
+    but the Anomalies cell of a row with warnings only, in the warning colour."""
     ws = load_workbook(written.results)["Résultats"]
-    for (_, outcome), row in zip(sample(), ws.iter_rows(min_row=2), strict=True):
+    anomalies = [c.value for c in ws[1]].index("Anomalies")
+    for (request, outcome), row in zip(sample(), ws.iter_rows(min_row=2), strict=True):
         colour = FAMILY_COLOURS[outcome.status.family]
-        assert {str(c.fill.fgColor.rgb)[-6:] for c in row if c.value is not None} == {colour}
+        cells = [c for i, c in enumerate(row) if c.value is not None and i != anomalies]
+        assert {str(c.fill.fgColor.rgb)[-6:] for c in cells} == {colour}
+        if request.findings:
+            warned = not any(f.is_error for f in request.findings)
+            expected = SEVERITY_COLOURS[Severity.WARNING] if warned else colour
+            assert str(row[anomalies].fill.fgColor.rgb)[-6:] == expected
     xml = sheet_xml(written.results)["xl/worksheets/sheet1.xml"]
     row_styles = re.findall(r'<row r="(\d+)" s="(\d+)" customFormat="1"[ >]', xml)
     assert len(row_styles) == len(sample())  # empty cells of the row are filled too

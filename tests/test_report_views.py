@@ -108,8 +108,12 @@ def test_moved_appointment_is_flagged_with_its_own_colour_and_instruction(tmp_pa
     assert day["Statut"] == "RDV_PROGRAMME"  # the status stays true: the demand is made
     fills = [{str(c.fill.fgColor.rgb)[-6:] for c in r if c.value is not None} for r in ws.rows]
     assert fills[1] == {FAMILY_COLOURS[Status.RDV_PROGRAMME.family]}
-    assert fills[2] == fills[3] == {MOVED_COLOUR}
+    assert fills[2] == {MOVED_COLOUR}
+    assert fills[3] == {MOVED_COLOUR, WARNING_COLOUR}  # its warning in the warning colour
     assert fills[4] == {FAMILY_COLOURS[Status.NON_RECEVABLE.family]}
+    header = [c.value for c in ws[1]]
+    warned = ws.cell(4, header.index("Anomalies") + 1)  # a row with a warning only
+    assert str(warned.fill.fgColor.rgb)[-6:] == WARNING_COLOUR
 
 
 def test_moved_appointments_are_counted_in_the_summary(tmp_path: Path) -> None:

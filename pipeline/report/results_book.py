@@ -52,6 +52,7 @@ from pipeline.report.row_view import (
     with_words,
 )
 from pipeline.report.summary_sheet import ResultCounts, RunInfo, SummarySheet
+from pipeline.report.xlsx_cells import StyleSet
 
 
 def input_fields(headers: Sequence[str], columns: Mapping[str, int] | None) -> dict[str, int]:
@@ -119,7 +120,10 @@ class ResultsBook(PendingBook):
             + [input_head] * len(shown)
             + [result_head] * len(TECHNICAL_COLUMNS)
         )
-        self.results.write_row(result_headers(shown), self.head_styles)
+        header = result_headers(shown)
+        self.row_width = len(header)
+        self.anomalies_column = header.index("Anomalies", len(header) - len(TECHNICAL_COLUMNS))
+        self.results.write_row(header, self.head_styles)
         self.anomalies.write_row(list(ANOMALY_COLUMNS), result_head)
         for finding in file_findings:  # file-level findings first, then the rows' ones
             self._anomaly(finding, None, "")
@@ -141,6 +145,10 @@ class ResultsBook(PendingBook):
         else:
             style, fill = self.family[status.family]
         words = self.words
+        styles: StyleSet | list[StyleSet] = style
+        if row.findings and not row.has_errors:  # warnings only: their cell in their colour
+            styles = [style] * self.row_width
+            styles[self.anomalies_column] = self.severity[Severity.WARNING]
         self.results.write_row(
             [
                 row.line,
@@ -164,7 +172,7 @@ class ResultsBook(PendingBook):
                 "\n".join(f.describe() for f in row.findings),
                 as_stamp(outcome.processed_at),
             ],
-            style,
+            styles,
             row_fill=fill,
         )
         for finding in row.findings:
