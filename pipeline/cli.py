@@ -1,4 +1,5 @@
-"""Command line of dit-batch: ``python run_batch.py [options]`` and ``template PATH``.
+"""Command line of dit-batch: ``dit-batch [options]`` (or ``python run_batch.py``),
+``template PATH`` and ``init DIR``.
 
 Exit codes (documented in the README):
 0 every row ended done or with a business outcome; 1 unexpected failure;
@@ -39,6 +40,7 @@ from pipeline.referential import ReferentialError, load_referential
 from pipeline.run import BatchRun
 from pipeline.stopping import RunStop, StopCause, install_signal_handlers
 from pipeline.summary import RETRY_UNKNOWN_NOTICE, ExitCode, exit_code, print_summary
+from pipeline.workdir import lay_out_workdir
 
 log = structlog.get_logger("dit_batch.cli")
 
@@ -90,10 +92,16 @@ def _run_parser() -> argparse.ArgumentParser:
         prog="run_batch.py",
         description="Envoie à OMEGA (GRDF) les demandes d'intervention technique des fichiers "
         "déposés dans input/ et écrit un classeur de résultats par fichier.",
-        epilog="Sous-commande : 'run_batch.py template CHEMIN.xlsx' écrit un modèle de fichier.",
+        epilog="Sous-commandes : « template CHEMIN.xlsx » écrit un modèle de fichier de "
+        "demandes ; « init DOSSIER » prépare un dossier de travail (config/, input/, "
+        "output/, archive/, l'exemple). Configuration : --config, sinon DIT_CONFIG, sinon "
+        "config/settings.toml dans le dossier courant.",
     )
     p.add_argument(
-        "--config", type=Path, help="fichier de configuration (défaut : config/settings.toml)"
+        "--config",
+        type=Path,
+        help="fichier de configuration (défaut : $DIT_CONFIG, sinon config/settings.toml "
+        "du dossier courant)",
     )
     p.add_argument(
         "--dry-run",
@@ -111,7 +119,13 @@ def _run_parser() -> argparse.ArgumentParser:
         "input/suivi/ et ne renvoie que celles que le suivi prouve absentes ; aucun "
         "renvoi à l'aveugle n'est possible",
     )
-    p.add_argument("-v", "--verbose", action="count", default=0, help="plus de détails")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="affiche aussi les événements du journal d'exécution (noms techniques)",
+    )
     p.add_argument("-q", "--quiet", action="count", default=0, help="moins de détails")
     return p
 
@@ -125,9 +139,39 @@ def _template_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _init_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="dit-batch init",
+        description="Prépare un dossier de travail : config/ (réglages, référentiel), "
+        "input/ (avec le fichier d'exemple), output/, archive/, samples/. Rien d'existant "
+        "n'est remplacé.",
+    )
+    p.add_argument("path", type=Path, help="dossier à préparer (créé s'il n'existe pas)")
+    return p
+
+
+def _init(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        done = lay_out_workdir(args.path)
+    except OSError as exc:
+        print(f"Erreur : impossible de préparer « {args.path} » ({exc})", file=sys.stderr)
+        return ExitCode.CONFIG
+    print(f"Dossier de travail : {args.path.resolve()}", file=out)
+    for path, created in done:
+        shown = path.relative_to(args.path)
+        print(f"  {shown} : {'créé' if created else 'déjà présent, laissé tel quel'}", file=out)
+    print(
+        f"Ensuite : cd {args.path} && dit-batch   (traite l'exemple déposé dans input/)",
+        file=out,
+    )
+    return ExitCode.OK
+
+
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     out = stdout or sys.stdout
+    if args_list[:1] == ["init"]:
+        return _init(_init_parser().parse_args(args_list[1:]), out)
     if args_list[:1] == ["template"]:
         return _template(_template_parser().parse_args(args_list[1:]), out)
     if args_list[:1] == ["--config"] and args_list[2:3] == ["template"]:
@@ -184,7 +228,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     started = datetime.now()
     log_file = log_file_path(settings.paths.output_dir / "logs", started)
-    configure_logging(log_file=log_file, verbosity=args.verbose - args.quiet)
+    # The console is the French summary below; the events stay in the log file (-v: both).
+    configure_logging(
+        log_file=log_file, verbosity=args.verbose - args.quiet, console=args.verbose > 0
+    )
     progress = Progress()
     log.info(
         "run_started",

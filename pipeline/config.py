@@ -1,4 +1,11 @@
-"""Configuration: ``config/settings.toml`` plus environment overrides.
+"""Configuration: ``settings.toml`` plus environment overrides.
+
+The settings file used is, in this order (``find_settings``): ``--config PATH``; the
+file ``DIT_CONFIG`` names; ``config/settings.toml`` in the current folder (a working
+folder laid out by ``dit-batch init DIR``); in a checkout, the checkout's
+``config/settings.toml``. An installed package ships its default settings, referential
+and sample as package data (``pipeline/defaults/``, ``pipeline/sample/``), which
+``pipeline.workdir.lay_out_workdir`` copies into a new working folder.
 
 Relative paths in a settings file are resolved against the folder that holds that
 file, so the tool behaves the same whatever the current directory (cron).
@@ -29,7 +36,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "settings.toml"
+_CHECKOUT_CONFIG = PROJECT_ROOT / "config"
+_IN_CHECKOUT = (_CHECKOUT_CONFIG / "settings.toml").is_file()
+# The shipped defaults: the checkout's config/, or the installed package's copy of it.
+DEFAULTS_DIR = _CHECKOUT_CONFIG if _IN_CHECKOUT else Path(__file__).resolve().parent / "defaults"
+SAMPLE_FILE = (
+    PROJECT_ROOT / "samples" if _IN_CHECKOUT else Path(__file__).resolve().parent / "sample"
+) / "demandes_exemple.csv"
+DEFAULT_CONFIG = DEFAULTS_DIR / "settings.toml"
+WORKDIR_CONFIG = Path("config") / "settings.toml"  # in the current folder
 ENV_PREFIX = "DIT_OMEGA_"
 SIMULATOR_URL = "simulator"
 VERSIONS = ("V6", "V7", "V8", "V9")
@@ -80,7 +95,7 @@ class PathSettings:
     archive_dir: Path = PROJECT_ROOT / "archive"
     journal: Path = PROJECT_ROOT / "var" / "journal.sqlite3"
     tracking_dir: Path = PROJECT_ROOT / "input" / "suivi"
-    referential_dir: Path = PROJECT_ROOT / "config" / "referential"
+    referential_dir: Path = DEFAULTS_DIR / "referential"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +113,7 @@ class Supplier:
 
 @dataclass(frozen=True, slots=True)
 class SimulatorSettings:
-    pce_file: Path = PROJECT_ROOT / "config" / "simulator" / "pce.csv"
+    pce_file: Path = DEFAULTS_DIR / "simulator" / "pce.csv"
     today: str = ""
     seed: int = 42
     latency_ms: int = 0
@@ -119,11 +134,32 @@ class Settings:
     source: Path | None = None
 
 
-def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read a settings file (default: ``$DIT_CONFIG`` or ``config/settings.toml``)."""
+def find_settings(
+    path: Path | None = None, environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> Path:
+    """The settings file to use: ``path``, ``$DIT_CONFIG``, ``./config/settings.toml``,
+    then (in a checkout only) the checkout's; ConfigError saying how to get one."""
     env = os.environ if environ is None else environ
-    if path is None:
-        path = Path(env["DIT_CONFIG"]) if env.get("DIT_CONFIG") else DEFAULT_CONFIG
+    if path is not None:
+        return path
+    if env.get("DIT_CONFIG"):
+        return Path(env["DIT_CONFIG"])
+    here = Path.cwd() if cwd is None else cwd
+    if (here / WORKDIR_CONFIG).is_file():
+        return here / WORKDIR_CONFIG
+    if _IN_CHECKOUT:
+        return DEFAULT_CONFIG
+    raise ConfigError(
+        f"aucun fichier de configuration : ni --config, ni DIT_CONFIG, ni "
+        f"config/settings.toml dans le dossier courant ({here}). Créez un dossier de "
+        "travail avec « dit-batch init DOSSIER », puis lancez dit-batch depuis ce dossier."
+    )
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings file ``find_settings`` designates."""
+    env = os.environ if environ is None else environ
+    path = find_settings(path, env)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

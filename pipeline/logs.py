@@ -286,8 +286,11 @@ def configure_logging(
     verbosity: int = 0,
     console_stream: TextIO = sys.stderr,
     console_skip_events: Collection[str] = CONSOLE_SKIP_EVENTS,
+    console: bool = True,
 ) -> None:
     """Send structlog and standard logging to ``log_file`` (JSON lines) and the console.
+
+    ``console=False``: the file only (the command line prints its own French summary).
 
     Events named in ``console_skip_events`` (one per OMEGA call or per row: hundreds of
     thousands a night) go to the file only, unless ``verbosity > 0`` or they are
@@ -306,12 +309,14 @@ def configure_logging(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
         )
 
-    console = ConsoleHandler(console_stream)
-    console.setLevel(level)
-    console.setFormatter(formatter(_console_tail(colors)))
-    if verbosity <= 0 and console_skip_events:
-        console.addFilter(SkipEvents(frozenset(console_skip_events)))
-    handlers: list[logging.Handler] = [console]
+    handlers: list[logging.Handler] = []
+    if console:
+        screen = ConsoleHandler(console_stream)
+        screen.setLevel(level)
+        screen.setFormatter(formatter(_console_tail(colors)))
+        if verbosity <= 0 and console_skip_events:
+            screen.addFilter(SkipEvents(frozenset(console_skip_events)))
+        handlers.append(screen)
     if log_file is not None:
         # A log folder that cannot be written (full, read-only) leaves the console only,
         # said once on stderr and in :func:`log_file_problem`; never a traceback.
@@ -323,7 +328,7 @@ def configure_logging(
 
     root = logging.getLogger()
     _saved_root_level = root.level
-    root.setLevel(min(h.level for h in handlers))
+    root.setLevel(min((h.level for h in handlers), default=logging.WARNING))
     for handler in handlers:
         root.addHandler(handler)
         _handlers.append(handler)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 # Canonical input columns, in the template's order (spec names kept).
@@ -39,6 +39,25 @@ CANONICAL_FIELDS: tuple[str, ...] = (
 # ReferenceDemande of the template's example row: a row still carrying it is the example
 # left in place, never a real request (the validator refuses it).
 EXAMPLE_REFERENCE = "EXEMPLE-0001"
+
+# The column of a resubmission workbook that says why the row came back: recognised by
+# name when the file is deposited again, never echoed as the business's data.
+RESUBMISSION_REASON_COLUMN = "MotifResoumission"
+
+
+def date_forms(example: date) -> str:
+    """How a date may be written, told the same way in the template's comments, the
+    validation messages and the README (``example``: a date computed from today)."""
+    return (
+        f"JJ/MM/AAAA (ex. {example:%d/%m/%Y}), AAAA-MM-JJ ou une cellule date Excel ; "
+        "l'année s'écrit sur 4 chiffres"
+    )
+
+
+def example_appointment(today: date) -> date:
+    """The DateRdv given as an example in comments and messages: a month from today."""
+    return today + timedelta(days=30)
+
 
 # Columns without which a file cannot be processed at all (file-level error).
 REQUIRED_COLUMNS: tuple[str, ...] = ("NumeroPCE", "CodeLibelleIntervention", "DateRdv")

@@ -1,10 +1,8 @@
 """The business referential: Annexe B (interventions and motifs), Annexe C (index
-types) and the time-slot codes, read from editable CSV files in ``config/referential/``.
-
-The files are ';'-separated UTF-8 text with a header row (see the README.md next to
-them). They are read once per directory (``load_referential`` is cached); a file that
-cannot be used raises ``ReferentialError`` whose French message names the file, the
-line and the value at fault.
+types), the time-slot codes and the words of OMEGA's codes, read from editable CSV files
+in ``config/referential/`` (';'-separated UTF-8 with a header row, see the README.md next
+to them), once per directory; a file that cannot be used raises ``ReferentialError``
+(French message: file, line, value).
 
 Every rule that depends on the intervention code (motifs, express option, index
 sections, slot) is answered here from the data, so the validator holds no code lists.
@@ -15,6 +13,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -25,6 +24,7 @@ from pipeline.config import PathSettings
 INTERVENTIONS_FILE = "annexe_b_interventions.csv"
 INDEX_TYPES_FILE = "annexe_c_types_index.csv"
 SLOTS_FILE = "plages.csv"
+CODE_LABELS_FILE = "codes_omega.csv"  # optional: the words of OMEGA's codes
 
 _INTERVENTION_HEADER = (
     "Tableau",
@@ -37,6 +37,7 @@ _INTERVENTION_HEADER = (
 )
 _INDEX_HEADER = ("CodeTypeIndex", "LibelleTypeIndex")
 _SLOT_HEADER = ("CodePlage", "LibellePlage", "HeureMin", "HeureMax")
+_CODE_LABEL_HEADER = ("Famille", "Code", "Libelle")
 _YES_NO = {"oui": True, "non": False}
 _OTHER_LABEL = "autre"
 _NO_MOTIFS: frozenset[str] = frozenset()
@@ -106,7 +107,9 @@ class Referential:
         interventions: Iterable[Intervention],
         slots: Iterable[Slot],
         index_types: Iterable[IndexType],
+        code_labels: Iterable[tuple[str, str, str]] = (),
     ) -> None:
+        self._code_labels = {(kind, code): label for kind, code, label in code_labels}
         self._by_key: dict[tuple[Category, str], Intervention] = {}
         by_code: dict[str, list[Intervention]] = {}
         for item in interventions:
@@ -145,6 +148,11 @@ class Referential:
         self._slots = {s.code: s for s in self.slots}
         self.index_types: tuple[IndexType, ...] = tuple(index_types)
         self._index_type_codes = frozenset(t.code for t in self.index_types)
+
+    def code_labels(self, kind: str) -> dict[str, str]:
+        """The known codes of ``kind`` (PresenceClient, TypeRetourDialogue, CodeRetour,
+        codeErreur, codeMessageOMEGA) with their words."""
+        return {code: label for (k, code), label in self._code_labels.items() if k == kind}
 
     def intervention(self, category: Category, code: str) -> Intervention | None:
         """The code as the given table lists it, or None when that table lacks it."""
@@ -225,6 +233,7 @@ def _load(directory: Path) -> Referential:
         _read_interventions(directory / INTERVENTIONS_FILE),
         _read_slots(directory / SLOTS_FILE),
         _read_index_types(directory / INDEX_TYPES_FILE),
+        _read_code_labels(directory / CODE_LABELS_FILE),
     )
 
 
@@ -269,6 +278,13 @@ def _rows(path: Path, header: tuple[str, ...]) -> Iterator[tuple[int, list[str]]
         yield line, [c.strip() for c in cells]
     if not data_rows:
         raise ReferentialError(path, None, "", "aucune ligne de données")
+
+
+def _read_code_labels(path: Path) -> list[tuple[str, str, str]]:
+    """(kind, code, label) of ``codes_omega.csv``; none when the file is absent."""
+    if not path.exists():
+        return []
+    return [(kind, code, label) for _, (kind, code, label) in _rows(path, _CODE_LABEL_HEADER)]
 
 
 def _two_digits(value: str) -> str:
@@ -357,17 +373,9 @@ def _read_index_types(path: Path) -> list[IndexType]:
 
 
 def _hour(path: Path, line: int, column: str, value: str) -> str:
-    hours, sep, minutes = value.partition(":")
-    if (
-        sep
-        and hours.isdigit()
-        and minutes.isdigit()
-        and len(minutes) == 2
-        and len(hours) in (1, 2)
-        and int(hours) < 24
-        and int(minutes) < 60
-    ):
-        return f"{int(hours):02d}:{minutes}"
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value)
+    if match:
+        return f"{int(match[1]):02d}:{match[2]}"
     raise ReferentialError(path, line, value, f"{column} : heure HH:MM attendue (ex. 09:30)")
 
 

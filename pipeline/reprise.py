@@ -24,8 +24,9 @@ from pipeline import lifecycle
 from pipeline.config import Settings
 from pipeline.execute import Executor, Job, Reconciliation, reconcile_tracking
 from pipeline.progress import Progress
-from pipeline.read import open_tracking
+from pipeline.read import header_columns, open_tracking
 from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status, TrackingExport
+from pipeline.referential import Referential
 from pipeline.report import RunInfo, write_reports, write_results
 from pipeline.run_rows import FileSummary
 from pipeline.stopping import RunStop
@@ -43,6 +44,7 @@ class RunContext(Protocol):
     endpoint: str
     dry_run: bool
     stop: RunStop
+    referential: Referential
 
     def output_failed(self, exc: OSError) -> str: ...
 
@@ -192,6 +194,7 @@ class Reprise:
                     info,
                     stem=f"{Path(source).stem}_reprise",
                     now=self.clock(),
+                    columns=header_columns(headers or CANONICAL_FIELDS),
                 )
             except OSError as exc:
                 summary.problem = self.run.output_failed(exc)
@@ -208,4 +211,5 @@ class Reprise:
             endpoint=self.run.endpoint,
             version=self.settings.omega.version,
             dry_run=self.run.dry_run,
+            referential=self.run.referential,
         )

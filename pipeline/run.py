@@ -233,6 +233,7 @@ class BatchRun:
                 stem=path.stem,
                 now=self.clock(),
                 finished=self.clock,
+                columns=input_file.columns,
             )
         except OSError as exc:
             summary.problem = self.output_failed(exc)
@@ -311,6 +312,7 @@ class BatchRun:
             endpoint=self.endpoint,
             version=self.settings.omega.version,
             dry_run=self.dry_run,
+            referential=self.referential,
         )
 
     def take_one(self) -> None:

@@ -23,7 +23,7 @@ LEAVES = (
     "stopping",
     "contract",
 )
-WIRING = ("run", "run_rows", "reprise", "summary", "cli", "lifecycle")
+WIRING = ("run", "run_rows", "reprise", "summary", "workdir", "cli", "lifecycle")
 MAX_MODULE_LINES = 400
 MAX_CLASS_LINES = 250
 

@@ -443,8 +443,10 @@ def test_missing_required_columns_is_a_file_error(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "m.csv", [["PCEX", "Code intervention"], ["1", "Z8"]])
     info, rows = read(path)
     assert info.unreadable and rows == []
-    (finding,) = info.findings
+    (finding,) = [f for f in info.findings if f.is_error]
     assert finding.rule == ReadRule.COLONNES_MANQUANTES and finding.line is None
+    (unknown,) = [f for f in info.findings if not f.is_error]  # PCEX: which field?
+    assert unknown.rule == ReadRule.ENTETE_INCONNUE and "PCEX" in unknown.message
     assert "NumeroPCE" in finding.message and "DateRdv" in finding.message
     assert "« PCEX »" in finding.message and "m.csv" in finding.message
 

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import Cell, MergedCell
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from python_calamine import CalamineWorkbook
 
+from pipeline.read import header_columns
 from pipeline.read.reader import open_input
 from pipeline.records import CANONICAL_FIELDS, Finding, RequestRow, RowOutcome, Severity, Status
 from pipeline.report.layout import (
@@ -24,6 +26,7 @@ from pipeline.report.layout import (
     FAMILY_COLOURS,
     RESUBMIT_COLUMN,
     RESULT_COLUMNS,
+    SEVERITY_COLOURS,
     STATUS_ADVICE,
 )
 from pipeline.report.workbooks import (
@@ -136,7 +139,13 @@ FILE_FINDING = Finding(
 @pytest.fixture
 def written(tmp_path: Path) -> ReportPaths:
     return write_reports(
-        tmp_path, HEADERS, iter(sample()), run_info(), file_findings=[FILE_FINDING], now=NOW
+        tmp_path,
+        HEADERS,
+        iter(sample()),
+        run_info(),
+        file_findings=[FILE_FINDING],
+        now=NOW,
+        columns=header_columns(HEADERS),
     )
 
 
@@ -169,52 +178,85 @@ def test_result_name_and_sheets(written: ReportPaths) -> None:
 
 
 def test_result_columns_and_values(written: ReportPaths) -> None:
-    """Input columns keep their order and spelling, result columns follow, one line per row."""
+    """Outcome first (line, status, result, what to do, appointment), then the input columns
+    in their order and spelling, then OMEGA's technical columns; one line per row."""
     ws = load_workbook(written.results)["Résultats"]
     rows = rows_of(ws)
-    assert tuple(rows[0]) == HEADERS + RESULT_COLUMNS
+    assert tuple(rows[0]) == (
+        "Ligne",
+        "Statut",
+        "Résultat",
+        "Que faire",
+        "NumeroDemande",
+        "DateRdvProgrammee",
+        "PlageRdvProgrammee",
+        "HeureMin",
+        "HeureMax",
+        "RDV déplacé",
+        *HEADERS,
+        "TypeRetourDialogue",
+        "CodeRetour",
+        "MessageRetour",
+        "AppelsOMEGA",
+        "PresenceClient",
+        "Anomalies",
+        "TraiteLe",
+    )
     assert len(rows) == 1 + len(sample())
-    assert [r[0] for r in rows[1:]] == [row.cells[0] for row, _ in sample()]
+    assert [r[0] for r in rows[1:]] == [row.line for row, _ in sample()]
+    assert [r[10] for r in rows[1:]] == [row.cells[0] for row, _ in sample()]
     first = dict(zip(rows[0], rows[1], strict=True))
     assert first["Statut"] == "RDV_PROGRAMME"
-    assert first["Résultat"] == (
-        "Rendez-vous programmé\nRendez-vous programmé le 2026-12-03 (M1, 09:00-10:00)"
-    )
+    # The detail starts with the label: said once, dates as the business writes them.
+    assert first["Résultat"] == "Rendez-vous programmé le 03/12/2026 (M1, 09:00-10:00)"
+    assert first["Que faire"] == "Rien à faire : informer le client de son rendez-vous."
     assert first["MessageRetour"] == "Demande créée\nRendez-vous accepté"
-    assert (first["NumeroDemande"], first["DateRdvProgrammee"]) == ("DIT000001", "2026-12-03")
+    assert first["NumeroDemande"] == "DIT000001"
+    assert first["DateRdvProgrammee"] == datetime(2026, 12, 3)  # a real date cell
     assert (first["PlageRdvProgrammee"], first["HeureMin"], first["HeureMax"]) == (
         "M1",
         "09:00",
         "10:00",
     )
-    assert (first["PresenceClient"], first["Tentatives"]) == ("O", 1)
-    assert first["TraiteLe"] == "2026-12-01T02:01:00"
+    assert first["RDV déplacé"] is None
+    assert (first["PresenceClient"], first["AppelsOMEGA"]) == ("O", 1)  # unknown code: as is
+    assert first["TraiteLe"] == datetime(2026, 12, 1, 2, 1, 0)  # a real date-time cell
+    assert first["DateRdv"] == datetime(2026, 12, 3)  # the input's date column too
     assert first["Commentaire"] == "=1+1"
     rejected = dict(zip(rows[0], rows[2], strict=True))
     assert rejected["Statut"] == "REJET_VALIDATION"
     assert rejected["Résultat"] == Status.REJET_VALIDATION.label  # findings say why
     assert rejected["Anomalies"] == "[PCE_FORMAT] Le NumeroPCE doit compter 14 chiffres"
-    assert rejected["Tentatives"] == 0
+    assert rejected["AppelsOMEGA"] == 0
+    assert str(rejected["Que faire"]).startswith("Corriger selon Anomalies")
 
 
 def test_result_layout(written: ReportPaths) -> None:
     """Header frozen, autofilter over every row, widths set, multi-line cells wrapped."""
     ws = load_workbook(written.results)["Résultats"]
-    assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == f"A1:S{1 + len(sample())}"
-    assert all(ws.column_dimensions[c].width >= 9 for c in "ABCDEFGHIJKLMNOPQRS")
-    assert ws.column_dimensions["G"].width > 30  # Résultat
+    assert ws.freeze_panes == "E2"  # header row and Ligne, Statut, Résultat, Que faire
+    assert ws.auto_filter.ref == f"A1:V{1 + len(sample())}"
+    assert all(ws.column_dimensions[c].width >= 7 for c in "ABCDEFGHIJKLMNOPQRSTUV")
+    assert ws.column_dimensions["C"].width > 30  # Résultat
+    assert ws.column_dimensions["D"].width > 30  # Que faire
     assert ws["A1"].font.b
     messages = column(ws, "MessageRetour")[0]
     assert "\n" in str(messages.value) and messages.alignment.wrap_text
 
 
 def test_fill_per_status_family(written: ReportPaths) -> None:
-    """Every cell of a row, empty ones included, carries its status family's fill colour."""
+    """Every cell of a row, empty ones included, carries its status family's fill colour,
+    but the Anomalies cell of a row with warnings only, in the warning colour."""
     ws = load_workbook(written.results)["Résultats"]
-    for (_, outcome), row in zip(sample(), ws.iter_rows(min_row=2), strict=True):
+    anomalies = [c.value for c in ws[1]].index("Anomalies")
+    for (request, outcome), row in zip(sample(), ws.iter_rows(min_row=2), strict=True):
         colour = FAMILY_COLOURS[outcome.status.family]
-        assert {str(c.fill.fgColor.rgb)[-6:] for c in row if c.value is not None} == {colour}
+        cells = [c for i, c in enumerate(row) if c.value is not None and i != anomalies]
+        assert {str(c.fill.fgColor.rgb)[-6:] for c in cells} == {colour}
+        if request.findings:
+            warned = not any(f.is_error for f in request.findings)
+            expected = SEVERITY_COLOURS[Severity.WARNING] if warned else colour
+            assert str(row[anomalies].fill.fgColor.rgb)[-6:] == expected
     xml = sheet_xml(written.results)["xl/worksheets/sheet1.xml"]
     row_styles = re.findall(r'<row r="(\d+)" s="(\d+)" customFormat="1"[ >]', xml)
     assert len(row_styles) == len(sample())  # empty cells of the row are filled too
@@ -232,15 +274,15 @@ def heights(ws: Worksheet) -> dict[int, float]:
 def test_row_height_from_the_tallest_wrapped_cell(written: ReportPaths) -> None:
     """A row is as tall as its cell with the most lines (breaks and wrapping), 15 pt a line."""
     ws = load_workbook(written.results)["Résultats"]
-    # Résultat (36 wide: 35 characters a line) decides here: row 2 holds the label and a
-    # 54-character detail (1 + 2 lines); row 5 a 43- and a 70-character line (2 + 2).
-    assert heights(ws) == {2: 45.0, 3: 30.0, 4: 30.0, 5: 60.0, 6: 30.0, 7: 45.0}
+    # Résultat (34 wide: 33 characters a line) decides here: row 2 holds a 54-character
+    # detail (2 lines); row 5 a 43- and a 70-character line (2 + 3).
+    assert heights(ws) == {2: 30.0, 3: 30.0, 4: 30.0, 5: 75.0, 6: 30.0, 7: 45.0}
     xml = sheet_xml(written.results)["xl/worksheets/sheet1.xml"]
-    assert re.search(r'<row r="2" s="\d+" customFormat="1" ht="45" customHeight="1">', xml)
+    assert re.search(r'<row r="2" s="\d+" customFormat="1" ht="30" customHeight="1">', xml)
     assert '<row r="1">' in xml  # header: one line, default height
     assert not heights(load_workbook(written.results)["Anomalies"])  # all one-liners
     assert written.resubmission is not None  # MotifResoumission (60 wide) too
-    assert heights(load_workbook(written.resubmission)["Demandes"]) == {2: 30.0, 3: 30.0, 4: 60.0}
+    assert heights(load_workbook(written.resubmission)["Demandes"]) == {2: 45.0, 3: 30.0, 4: 60.0}
 
 
 def test_row_height_long_lines_and_cap(tmp_path: Path) -> None:
@@ -255,9 +297,10 @@ def test_row_height_long_lines_and_cap(tmp_path: Path) -> None:
     ]
     path = write_results(tmp_path, HEADERS, rows, run_info(), now=NOW)
     ws = load_workbook(path)["Résultats"]
-    assert heights(ws) == {2: 60.0, 3: 45.0, 4: 15.0 * MAX_ROW_LINES}
+    # Row 5: "Que faire" (38 wide) of RDV_PROGRAMME takes two lines.
+    assert heights(ws) == {2: 60.0, 3: 45.0, 4: 15.0 * MAX_ROW_LINES, 5: 30.0}
     assert column(ws, "MessageRetour")[2].value == "\n".join(many)  # capped height, full text
-    assert ws["D3"].quotePrefix and ws["D3"].alignment.wrap_text
+    assert ws["N3"].quotePrefix and ws["N3"].alignment.wrap_text  # Commentaire
 
 
 def test_line_count() -> None:
@@ -271,10 +314,17 @@ def test_line_count() -> None:
     assert line_count("\n" * 100, 10) == MAX_ROW_LINES
 
 
-def test_results_and_anomalies_print_on_landscape_a4_one_page_wide(written: ReportPaths) -> None:
-    """Résultats and Anomalies print A4 landscape, one page wide, the header row on every page."""
+def test_results_and_anomalies_print_on_landscape_a4(written: ReportPaths) -> None:
+    """Résultats prints A4 landscape at 65 %, its header row, Ligne and Statut on every
+    page; Anomalies one page wide; Synthèse on one page."""
     wb = load_workbook(written.results)
-    for name in ("Résultats", "Anomalies"):
+    results = wb["Résultats"]
+    setup = results.page_setup
+    assert (setup.orientation, setup.paperSize, setup.scale) == ("landscape", 9, 65)
+    assert results.print_title_rows == "$1:$1" and results.print_title_cols == "$A:$B"
+    fit = results.sheet_properties.pageSetUpPr
+    assert fit is None or not fit.fitToPage  # readable: several pages wide, not shrunk
+    for name in ("Anomalies",):
         ws = wb[name]
         setup = ws.page_setup
         assert (setup.orientation, setup.paperSize) == ("landscape", 9), name  # 9: A4
@@ -283,7 +333,8 @@ def test_results_and_anomalies_print_on_landscape_a4_one_page_wide(written: Repo
         assert fit is not None and fit.fitToPage, name
         assert ws.print_title_rows == "$1:$1", name
     summary = wb["Synthèse"].page_setup
-    assert (summary.orientation, summary.paperSize, summary.fitToWidth) == ("landscape", 9, 1)
+    assert (summary.orientation, summary.paperSize) == ("landscape", 9)
+    assert (summary.fitToWidth, summary.fitToHeight) == (1, 1)
 
 
 def test_no_formula_ever(tmp_path: Path) -> None:
@@ -316,11 +367,11 @@ def test_no_formula_ever(tmp_path: Path) -> None:
                         assert cell.quotePrefix, (ws.title, cell.coordinate)
     ws = load_workbook(paths.results)["Résultats"]
     for i, value in enumerate(FORMULA_LIKE, start=2):
-        assert ws.cell(i, 1).value == value
-        assert ws.cell(i, 1 + len(HEADERS) + 4).value == value  # MessageRetour
+        assert ws.cell(i, 11).value == value  # NumeroPCE, after the outcome columns
+        assert column(ws, "MessageRetour")[i - 2].value == value
     # calamine, the reader's engine, reads the same text (a formula would read as '').
     sheet = CalamineWorkbook.from_path(str(paths.results)).get_sheet_by_name("Résultats")
-    assert [r[0] for r in sheet.to_python()[1:]] == list(FORMULA_LIKE)
+    assert [r[10] for r in sheet.to_python()[1:]] == list(FORMULA_LIKE)
 
 
 def test_illegal_characters_and_long_text(tmp_path: Path) -> None:
@@ -339,12 +390,12 @@ def test_illegal_characters_and_long_text(tmp_path: Path) -> None:
     assert odd.name == "x_y_z_resultats_20261201-023000.xlsx"
     ws = load_workbook(path)["Résultats"]
     mark = ILLEGAL_MARK
-    assert ws["A2"].value == f"A{mark}B{mark}C{mark}D{mark}E{mark}F"
-    assert ws["B2"].value == f"REF{mark}"
-    assert len(str(ws["D2"].value)) == MAX_CELL_CHARS
-    assert str(ws["D2"].value).endswith("[tronqué]")
-    assert ws["E2"].value == " espaces "
-    assert column(ws, "MessageRetour")[0].value == f"{ws['A2'].value}\nligne1\r\nligne2"
+    assert ws["K2"].value == f"A{mark}B{mark}C{mark}D{mark}E{mark}F"
+    assert ws["L2"].value == f"REF{mark}"
+    assert len(str(ws["N2"].value)) == MAX_CELL_CHARS
+    assert str(ws["N2"].value).endswith("[tronqué]")
+    assert ws["O2"].value == " espaces "  # not a date: kept as text
+    assert column(ws, "MessageRetour")[0].value == f"{ws['K2'].value}\nligne1\r\nligne2"
 
 
 def test_short_and_long_input_rows_keep_result_columns_aligned(tmp_path: Path) -> None:
@@ -369,7 +420,7 @@ def test_summary_sheet(written: ReportPaths) -> None:
     assert pairs["Lignes"] == len(sample())
     assert pairs["Durée"] == "3 min 05 s"
     assert pairs["Service OMEGA"] == "https://omega.example/ws"
-    assert pairs["NumeroVersion"] == "V9"
+    assert str(pairs["Version d'échange"]).startswith("V9 ")
     assert pairs["Mode"] == "Envoi réel à OMEGA"
     start = datetime(2026, 12, 1, 2, 0, tzinfo=UTC).astimezone().replace(tzinfo=None)
     assert pairs["Début"] == start and pairs["Fin"] == start + timedelta(minutes=3, seconds=5)
@@ -493,16 +544,24 @@ def test_output_folder_created(tmp_path: Path) -> None:
 
 
 def test_resubmission_rows_and_motifs(written: ReportPaths) -> None:
-    """Only rows to fix or retry go to the resubmission file, in input columns plus the why."""
+    """Every row to correct or send again goes to the resubmission file: the reason first,
+    then the template's columns, pre-filled with the row's cells."""
     assert written.resubmission is not None
     assert written.resubmission.name == "demandes_a_resoumettre_20261201-023000.xlsx"
     wb = load_workbook(written.resubmission)
-    assert wb.sheetnames == ["Demandes"]
+    assert wb.sheetnames == ["Demandes", "Référentiel"]
     rows = rows_of(wb["Demandes"])
-    assert tuple(rows[0]) == (*HEADERS, RESUBMIT_COLUMN)
-    assert [r[1] for r in rows[1:]] == ["REF-2", "REF-3", "REF-5"]
-    assert rows[1][:5] == ["123", "REF-2", "Martin", "@SUM(A1)", "2026-12-04"]
-    motifs = [str(r[-1]) for r in rows[1:]]
+    assert tuple(rows[0]) == (RESUBMIT_COLUMN, *CANONICAL_FIELDS)
+    by_name = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert [r["ReferenceDemande"] for r in by_name] == ["REF-2", "REF-3", "REF-5"]
+    second = by_name[0]
+    assert (second["NumeroPCE"], second["NomContact"], second["Commentaire"]) == (
+        "123",
+        "Martin",
+        "@SUM(A1)",
+    )
+    assert second["DateRdv"] == datetime(2026, 12, 4)  # a date cell, as in the template
+    motifs = [str(r[0]) for r in rows[1:]]
     assert motifs[0] == (
         "Rejetée avant envoi : ligne à corriger\n[PCE_FORMAT] Le NumeroPCE doit compter 14 chiffres"
     )
@@ -514,6 +573,41 @@ def test_resubmission_rows_and_motifs(written: ReportPaths) -> None:
     ]
 
 
+def test_resubmission_is_a_template(written: ReportPaths) -> None:
+    """The resubmission file has the template's drop-downs, header comments, text formats."""
+    assert written.resubmission is not None
+    ws = load_workbook(written.resubmission)["Demandes"]
+    header = [c.value for c in ws[1]]
+    letter = {name: get_column_letter(i) for i, name in enumerate(header, 1)}
+    lists = {str(dv.sqref).split(":")[0][:-1]: dv for dv in ws.data_validations.dataValidation}
+    for field in ("CodeLibelleIntervention", "CodeMotifIntervention", "PlageRdv"):
+        assert letter[field] in lists, field
+    assert lists[letter["OptionExpress"]].formula1 == '"0,1"'
+    assert "Colonne ignorée au dépôt" in str(ws["A1"].comment.text)
+    assert str(ws[f"{letter['NumeroPCE']}1"].comment.text).startswith("NumeroPCE\n")
+    assert ws.column_dimensions[letter["NumeroPCE"]].number_format == "@"
+    assert ws.column_dimensions[letter["DateRdv"]].number_format == "DD/MM/YYYY"
+    assert ws[f"{letter['NumeroPCE']}2"].number_format == "@"
+    assert ws.freeze_panes == "C2"
+    assert (ws.page_setup.orientation, ws.page_setup.paperSize) == ("landscape", 9)
+
+
+def test_non_recevable_rows_are_resubmitted_with_why(tmp_path: Path) -> None:
+    """A NON_RECEVABLE row is in the resubmission file, with OMEGA's reason."""
+    row = make_row(2, ("01234567890123", "REF-1", "Nom", "", "2026-12-03"))
+    outcome = RowOutcome(
+        Status.NON_RECEVABLE,
+        code_retour="DmdKo",
+        messages=("Demande non recevable : PCE_NON_TITULAIRE",),
+        detail="Non recevable par OMEGA (DmdKo) : Demande non recevable : PCE_NON_TITULAIRE",
+    )
+    path = write_resubmission(tmp_path, HEADERS, [(row, outcome)], run_info(), now=NOW)
+    assert path is not None
+    rows = rows_of(load_workbook(path)["Demandes"])
+    assert str(rows[1][0]).startswith(Status.NON_RECEVABLE.label)
+    assert "PCE_NON_TITULAIRE" in str(rows[1][0])
+
+
 def test_no_resubmission_when_nothing_to_resend(tmp_path: Path) -> None:
     """Without a row to fix or retry there is no resubmission file at all."""
     done = [r for r in sample() if r[1].status in (Status.RDV_PROGRAMME, Status.A_VERIFIER)]
@@ -523,9 +617,10 @@ def test_no_resubmission_when_nothing_to_resend(tmp_path: Path) -> None:
 
 def test_resubmission_read_back_by_the_reader(tmp_path: Path) -> None:
     """The reader reads a resubmission file back with the same values: it can go back to input/."""
-    headers = CANONICAL_FIELDS
+    headers = (*CANONICAL_FIELDS, "Agence")
     cells = {
         "NumeroPCE": "01234567890123",
+        "CodePostal": "01000",
         "ReferenceDemande": "REF-9",
         "TelephoneContact": "0612345678",
         "NomContact": "=Dupont",
@@ -533,6 +628,7 @@ def test_resubmission_read_back_by_the_reader(tmp_path: Path) -> None:
         "CodeLibelleIntervention": "Z8",
         "DateRdv": "2026-12-03",
         "PlageRdv": "M1",
+        "Agence": "Lyon",
     }
     row = RequestRow(2, tuple(cells.get(h, "") for h in headers), cells)
     outcome = RowOutcome(Status.REFUS_OMEGA, code_retour="105", messages=("PCE inconnu",))
@@ -541,22 +637,29 @@ def test_resubmission_read_back_by_the_reader(tmp_path: Path) -> None:
     input_file, rows = open_input(path, max_bytes=10_000_000)
     read = list(rows)
     assert not input_file.unreadable, input_file.findings
-    assert input_file.headers == (*headers, RESUBMIT_COLUMN)
+    assert input_file.headers == (RESUBMIT_COLUMN, *headers)
     assert len(read) == 1
     for name, value in cells.items():
-        assert read[0].get(name) == value, name
+        if name in CANONICAL_FIELDS:
+            assert read[0].get(name) == value, name
+    assert read[0].cells[-1] == "Lyon"  # the business's own column, after the template's
 
 
 def test_resubmitted_file_keeps_a_single_motif_column(tmp_path: Path) -> None:
-    """Resubmitting a resubmission file rewrites its MotifResoumission column, never adds one."""
-    headers = (*HEADERS, RESUBMIT_COLUMN)
-    row = make_row(2, ("1", "REF-1", "Nom", "", "2026-12-03", "ancien motif"))
+    """Resubmitting a resubmission file rewrites its MotifResoumission column, never adds one,
+    and the result workbook never echoes the old reason as the business's data."""
+    headers = (RESUBMIT_COLUMN, *HEADERS)
+    row = make_row(2, ("ancien motif", "1", "REF-1", "Nom", "", "2026-12-03"))
+    row.values = {"NumeroPCE": "1", "ReferenceDemande": "REF-1", "NomContact": "Nom"}
     outcome = RowOutcome(Status.ERREUR_TECHNIQUE, detail="Délai dépassé")
-    path = write_resubmission(tmp_path, headers, [(row, outcome)], run_info(), now=NOW)
-    assert path is not None
-    rows = rows_of(load_workbook(path).active)  # type: ignore[arg-type]
-    assert tuple(rows[0]) == headers
-    assert str(rows[1][-1]).startswith("Erreur technique")
+    paths = write_reports(tmp_path, headers, [(row, outcome)], run_info(), now=NOW)
+    assert paths.resubmission is not None
+    rows = rows_of(load_workbook(paths.resubmission)["Demandes"])
+    assert [h for h in rows[0] if h == RESUBMIT_COLUMN] == [RESUBMIT_COLUMN]
+    assert str(rows[1][0]).startswith("Erreur technique")
+    assert "ancien motif" not in str(rows)
+    results = rows_of(load_workbook(paths.results)["Résultats"])
+    assert RESUBMIT_COLUMN not in results[0] and "ancien motif" not in str(results)
 
 
 def test_single_pass_over_a_generator(tmp_path: Path) -> None:
@@ -599,11 +702,20 @@ def test_libreoffice_reads_the_same_values(written: ReportPaths, tmp_path: Path)
     with (out / (written.results.stem + ".csv")).open(encoding="utf-8", newline="") as f:
         exported = list(csv.reader(f))
     expected = [
-        ["" if v is None else str(v) for v in row]
-        for row in rows_of(load_workbook(written.results)["Résultats"])
+        [_shown(c) for c in row] for row in load_workbook(written.results)["Résultats"].iter_rows()
     ]
     assert exported == expected
-    assert exported[1][3] == "=1+1"
+    assert exported[1][13] == "=1+1"
+    assert exported[1][5] == "03/12/2026"  # DateRdvProgrammee: a date, shown as one
+
+
+def _shown(cell: Cell | MergedCell) -> str:
+    """A cell's value as a spreadsheet shows it (dates in their JJ/MM/AAAA format)."""
+    value = cell.value
+    if isinstance(value, datetime):
+        with_time = "HH" in str(cell.number_format).upper()
+        return value.strftime("%d/%m/%Y %H:%M:%S" if with_time else "%d/%m/%Y")
+    return "" if value is None else str(value)
 
 
 @pytest.mark.skipif(
@@ -611,7 +723,7 @@ def test_libreoffice_reads_the_same_values(written: ReportPaths, tmp_path: Path)
     reason="LibreOffice (soffice) or poppler-utils (pdftotext) not installed",
 )
 def test_libreoffice_prints_landscape_pages_with_the_header_repeated(tmp_path: Path) -> None:
-    """Printed by LibreOffice, Résultats and Anomalies pages are landscape A4 under their header."""
+    """Printed by LibreOffice, every page is landscape A4 under its header; Synthèse is one page."""
     rows = [(row, outcome) for _ in range(30) for row, outcome in sample()]  # several pages
     path = write_results(tmp_path, HEADERS, rows, run_info(), now=NOW)
     subprocess.run(
@@ -634,10 +746,18 @@ def test_libreoffice_prints_landscape_pages_with_the_header_repeated(tmp_path: P
         ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
     ).stdout
     pages = [page.strip() for page in text.split("\f") if page.strip()]
-    results = [p for p in pages if p.startswith("NumeroPCE")]
-    anomalies = [p for p in pages if p.startswith("Ligne")]
-    assert len(results) >= 2 and len(anomalies) >= 2  # the header opens every page
-    assert len(pages) == len(results) + 1 + len(anomalies)  # + Synthèse: one page wide each
+    heads = [re.sub(r"\s+", " ", p.splitlines()[0]) for p in pages]
+    results = [h for h in heads if h.startswith("Ligne Statut ")]
+    anomalies = [h for h in heads if h.startswith("Ligne ReferenceDemande")]
+    summary = [h for h in heads if h.startswith("Synthèse du traitement")]
+    # Résultats: header row, Ligne and Statut on every page; the outcome and the appointment
+    # obtained on the first page width, the other columns on the next ones.
+    first_band = [h for h in results if "Que faire" in h and "DateRdvProgrammee" in h]
+    assert len(first_band) >= 2 and len(results) % len(first_band) == 0
+    assert 2 <= len(results) // len(first_band) <= 5  # pages wide for 22 columns
+    assert any("TraiteLe" in h for h in results)
+    assert len(anomalies) >= 2 and len(summary) == 1  # Synthèse on one page
+    assert len(pages) == len(results) + len(anomalies) + 1
     info = subprocess.run(
         ["pdfinfo", "-f", "1", "-l", str(len(pages)), str(pdf)],
         check=True,

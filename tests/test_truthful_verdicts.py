@@ -8,6 +8,7 @@ PCE, a misconfiguration, the rarer Annexe A answers and the smaller untruths.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -223,7 +224,7 @@ def test_rarer_annexe_a_answers_at_creation_get_their_true_status(
     assert "suivi des demandes OMEGA" in str(interrupted["Résultat"])
     assert "ne pas la redéposer" in str(interrupted["Résultat"])
     assert message["Statut"] == "DATE_DEMANDEE" and message["NumeroDemande"]
-    assert message["DateRdvProgrammee"] == "2026-12-09"
+    assert message["DateRdvProgrammee"] == dt.datetime(2026, 12, 9)  # a real date cell (issue 12)
     assert "code OMEGA RDV_A_CONFIRMER : Rendez-vous à confirmer par GRDF" in str(
         message["Résultat"]
     )

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
+from pipeline.read.codes import CODE_FIELDS, normalise_codes
 from pipeline.read.rules import ReadRule, column_letter
 from pipeline.records import CANONICAL_FIELDS, Finding, RequestRow, Severity
 
@@ -209,6 +210,7 @@ class RowBuilder:
         present = [(f, slot[f], i, self.headers[i]) for f, i in columns.items()]
         self._dates = tuple(k for f, k, _, _ in present if f in DATE_FIELDS)
         self._identifiers = tuple(item for item in present if item[0] in IDENTIFIER_FIELDS)
+        self._codes = tuple(item for item in present if item[0] in CODE_FIELDS)
         # ... plus full width, fewest digits, and the lengths a value may be restored from.
         zeros = []
         for item in present:
@@ -272,6 +274,8 @@ class RowBuilder:
         ]
         for k in self._dates:
             values[k] = tuple(map(date_text, values[k]))
+        for field, k, _, header in self._codes:
+            values[k] = normalise_codes(values[k], field, header, lines, findings)
         for field, k, index, header in self._identifiers:
             column = values[k]
             joined = "".join(column)  # no exponent letter and short: nothing was rounded

@@ -8,18 +8,26 @@ a spelling there, with a test, when a team's export uses a new one.
 
 Deliberately absent from the aliases: one-word headers that often mean something
 else in CRM exports ("Date", "Nom", "Téléphone", "Contact"); mapping them silently
-could send the wrong value.
+could send the wrong value. A header that matches no field is kept (echoed in the
+results, never sent) with an ENTETE_INCONNUE warning naming the closest fields
+("Téléphone" -> TelephoneContact ou TelephoneFournisseur ?).
 """
 
 from __future__ import annotations
 
+import difflib
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.read.rules import ReadRule, column_letter, file_error
-from pipeline.records import CANONICAL_FIELDS, REQUIRED_COLUMNS, Finding
+from pipeline.read.rules import ReadRule, column_letter, file_error, file_warning
+from pipeline.records import (
+    CANONICAL_FIELDS,
+    REQUIRED_COLUMNS,
+    RESUBMISSION_REASON_COLUMN,
+    Finding,
+)
 
 # Canonical field -> other spellings seen in business files (any case, accents,
 # spacing or punctuation: they are normalised before comparison).
@@ -136,9 +144,45 @@ def _build_index() -> dict[str, str]:
 _INDEX = _build_index()
 
 
+def closest_fields(header: str) -> list[str]:
+    """The fields whose name or alias is spelled most like ``header`` (at most two)."""
+    key = normalise(header)
+    if not key:
+        return []
+    near = difflib.get_close_matches(key, _INDEX, n=6, cutoff=0.75)
+    if len(key) >= 3:  # "Téléphone": the shortest spellings it starts first
+        near = sorted((k for k in _INDEX if k.startswith(key)), key=len) + near
+    fields = dict.fromkeys(_INDEX[k] for k in near)
+    return list(fields)[:2]
+
+
+def _unknown_header(path: Path, index: int, header: str) -> Finding:
+    """A column that matches no field: kept and echoed, never sent; say it, with a guess."""
+    guess = closest_fields(header)
+    hint = f" Vouliez-vous dire {' ou '.join(guess)} ? Renommez l'en-tête." if guess else ""
+    return file_warning(
+        path,
+        ReadRule.ENTETE_INCONNUE,
+        f"la colonne « {header} » ({column_letter(index)}) ne correspond à aucun champ : "
+        f"elle est recopiée dans les résultats mais n'est pas envoyée à OMEGA.{hint}",
+        field=header,
+        value=header,
+    )
+
+
 def canonical_field(header: str) -> str | None:
     """The canonical field a header stands for, or None for a column we do not use."""
     return _INDEX.get(normalise(header))
+
+
+def header_columns(headers: Sequence[str]) -> dict[str, int]:
+    """Canonical field -> index of the first column whose header stands for it."""
+    columns: dict[str, int] = {}
+    for index, header in enumerate(headers):
+        field = canonical_field(header)
+        if field is not None:
+            columns.setdefault(field, index)
+    return columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +200,8 @@ def match_headers(path: Path, headers: Sequence[str]) -> HeaderMatch:
     for index, header in enumerate(headers):
         field = canonical_field(header)
         if field is None:
+            if header and header != RESUBMISSION_REASON_COLUMN:
+                findings.append(_unknown_header(path, index, header))
             continue
         if field in columns:
             first = columns[field]

@@ -40,6 +40,9 @@ class ReadRule(StrEnum):
     SUIVI_REFERENCE_VIDE = "SUIVI_REFERENCE_VIDE"  # warning
     SUIVI_ETAT_INCONNU = "SUIVI_ETAT_INCONNU"  # warning
     SUIVI_DATE_INVALIDE = "SUIVI_DATE_INVALIDE"  # warning
+    CODE_NORMALISE = "CODE_NORMALISE"
+    # file level, warning: a column matched to no field
+    ENTETE_INCONNUE = "ENTETE_INCONNUE"
 
 
 def file_error(

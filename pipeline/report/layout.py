@@ -1,36 +1,58 @@
 """What the report workbooks look like: sheet names, columns, colours, widths, advice.
 
 Shared by the sheet writers: :mod:`pipeline.report.results_book`,
-:mod:`pipeline.report.summary_sheet` and :mod:`pipeline.report.resubmission_book`.
+:mod:`pipeline.report.summary_sheet` and :mod:`pipeline.report.resubmission_book` (the
+per-row cells are in :mod:`pipeline.report.row_view`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pipeline.records import Family, Severity, Status
+from pipeline.records import RESUBMISSION_REASON_COLUMN, Family, Severity, Status
 
 RESULTS_SHEET = "Résultats"
 SUMMARY_SHEET = "Synthèse"
 ANOMALIES_SHEET = "Anomalies"
 RESUBMIT_SHEET = "Demandes"  # the sheet name the reader looks for first
 
-RESULT_COLUMNS: tuple[str, ...] = (
-    "Statut",
-    "Résultat",
-    "TypeRetourDialogue",
-    "CodeRetour",
-    "MessageRetour",
+# Résultats, outcome first: what happened (frozen on screen, repeated on every printed
+# page), the appointment obtained, then the business's own columns in their order, then
+# the technical OMEGA columns for support.
+OUTCOME_COLUMNS: tuple[str, ...] = ("Ligne", "Statut", "Résultat", "Que faire")
+MOVED_COLUMN = "RDV déplacé"
+APPOINTMENT_COLUMNS: tuple[str, ...] = (
     "NumeroDemande",
     "DateRdvProgrammee",
     "PlageRdvProgrammee",
     "HeureMin",
     "HeureMax",
+    MOVED_COLUMN,
+)
+TECHNICAL_COLUMNS: tuple[str, ...] = (
+    "TypeRetourDialogue",
+    "CodeRetour",
+    "MessageRetour",
+    "AppelsOMEGA",
     "PresenceClient",
     "Anomalies",
-    "Tentatives",
     "TraiteLe",
 )
+RESULT_COLUMNS: tuple[str, ...] = OUTCOME_COLUMNS + APPOINTMENT_COLUMNS + TECHNICAL_COLUMNS
+OUTCOME_WIDTHS = (7, 18, 34, 38)
+APPOINTMENT_WIDTHS = (14, 12, 10, 9, 9, 30)
+TECHNICAL_WIDTHS = (18, 22, 50, 12, 24, 60, 20)
+# Printed on A4 landscape at 65 %: the outcome and appointment columns on the first page
+# width, the others on the next pages, each page under the header row, Ligne and Statut.
+RESULTS_PRINT_SCALE = 65
+RESULTS_PRINT_COLUMNS = 2
+
+
+def result_headers(input_headers: Sequence[str]) -> list[str]:
+    """The Résultats header row: outcome, appointment, the input's columns, technical."""
+    return [*OUTCOME_COLUMNS, *APPOINTMENT_COLUMNS, *input_headers, *TECHNICAL_COLUMNS]
+
+
 ANOMALY_COLUMNS: tuple[str, ...] = (
     "Ligne",
     "ReferenceDemande",
@@ -40,9 +62,10 @@ ANOMALY_COLUMNS: tuple[str, ...] = (
     "Gravité",
     "Message",
 )
-RESUBMIT_COLUMN = "MotifResoumission"
+RESUBMIT_COLUMN = RESUBMISSION_REASON_COLUMN
+# Every row that needs the business to correct something, or to send it again.
 RESUBMIT_STATUSES = frozenset(
-    {Status.REJET_VALIDATION, Status.REFUS_OMEGA, Status.ERREUR_TECHNIQUE}
+    {Status.REJET_VALIDATION, Status.NON_RECEVABLE, Status.REFUS_OMEGA, Status.ERREUR_TECHNIQUE}
 )
 
 # Fill colour (RRGGBB) per status family, and what the family asks of the reader.
@@ -52,10 +75,19 @@ FAMILY_COLOURS: dict[Family, str] = {
     Family.TO_RETRY: "FFEB9C",
     Family.TO_CHECK: "BDD7EE",
 }
+# A row whose appointment differs from the one requested (date or slot): done, but the
+# customer must be told; its own colour, its own "Que faire", counted in the Synthèse.
+MOVED_COLOUR = "F4B084"
+MOVED_LABEL = "rendez-vous déplacé"
+MOVED_ADVICE = (
+    "Prévenir le client : le rendez-vous obtenu n'est pas celui demandé (colonne « RDV déplacé »)."
+)
+WARNING_COLOUR = "E4DFEC"  # warnings: a colour of their own, never the "à relancer" yellow
 FAMILY_ADVICE: dict[Family, str] = {
     Family.DONE: "Rien à faire.",
-    Family.TO_FIX: "Corriger la cause indiquée (Anomalies, Résultat, MessageRetour) ; les lignes "
-    "rejetées ou refusées sont reprises dans le fichier « à resoumettre ».",
+    Family.TO_FIX: "Corriger la cause indiquée (Anomalies, Résultat, MessageRetour) : les lignes "
+    "REJET_VALIDATION, NON_RECEVABLE et REFUS_OMEGA sont reprises dans le fichier « à "
+    "resoumettre », avec la raison.",
     Family.TO_RETRY: "Rien à corriger : une ligne reportée repart seule au prochain passage ; "
     "une erreur technique se renvoie avec le fichier « à resoumettre ».",
     Family.TO_CHECK: "Vérifier la demande dans le suivi des demandes OMEGA avant toute action : "
@@ -85,7 +117,25 @@ STATUS_ADVICE: dict[Status, str] = {
     "(voir NumeroDemande), elle n'a pas été renvoyée.",
     Status.VALIDE: "Simulation : la ligne est correcte et sera envoyée lors d'un passage normal.",
 }
-SEVERITY_COLOURS = {Severity.ERROR: "FFC7CE", Severity.WARNING: "FFEB9C"}
+SEVERITY_COLOURS = {Severity.ERROR: "FFC7CE", Severity.WARNING: WARNING_COLOUR}
+
+# "Que faire" of one Résultats row: short, one instruction (the Synthèse has the long text).
+ROW_ACTION: dict[Status, str] = {
+    Status.RDV_PROGRAMME: "Rien à faire : informer le client de son rendez-vous.",
+    Status.DATE_DEMANDEE: "Rien à faire : le technicien appellera le client pour l'heure.",
+    Status.PRISE_EN_COMPTE: "Rien à faire.",
+    Status.DEJA_TRAITEE: "Rien à faire : déjà envoyée (voir NumeroDemande), pas renvoyée.",
+    Status.VALIDE: "Simulation : rien n'a été envoyé.",
+    Status.REJET_VALIDATION: "Corriger selon Anomalies puis redéposer le fichier « à "
+    "resoumettre ».",
+    Status.NON_RECEVABLE: "Vérifier PCE, code et motif (voir Résultat) puis redéposer le "
+    "fichier « à resoumettre ».",
+    Status.REFUS_OMEGA: "Corriger selon MessageRetour puis redéposer le fichier « à resoumettre ».",
+    Status.REPORTEE: "Rien à faire : repart seule au prochain passage.",
+    Status.ERREUR_TECHNIQUE: "Redéposer la ligne telle quelle (fichier « à resoumettre »).",
+    Status.A_VERIFIER: "Chercher la demande dans le suivi OMEGA avant toute action ; ne pas "
+    "la renvoyer.",
+}
 INPUT_HEADER_COLOUR = "D9D9D9"
 RESULT_HEADER_COLOUR = "9BC2E6"
 
@@ -106,7 +156,6 @@ _INPUT_WIDTHS = {
     "telephonecontact": 14,
     "complementadresse": 30,
 }
-RESULT_WIDTHS = (20, 36, 16, 11, 50, 16, 14, 12, 9, 9, 10, 60, 11, 20)
 ANOMALY_WIDTHS = (8, 18, 22, 24, 22, 14, 80)
 
 

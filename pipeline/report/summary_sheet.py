@@ -21,7 +21,17 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from pipeline.records import Family, Finding, Severity, Status
-from pipeline.report.layout import FAMILY_ADVICE, FAMILY_COLOURS, SEVERITY_COLOURS, STATUS_ADVICE
+from pipeline.referential import Referential
+from pipeline.report.layout import (
+    FAMILY_ADVICE,
+    FAMILY_COLOURS,
+    MOVED_ADVICE,
+    MOVED_COLOUR,
+    MOVED_LABEL,
+    SEVERITY_COLOURS,
+    STATUS_ADVICE,
+    WARNING_COLOUR,
+)
 from pipeline.report.xlsx_cells import clean_text, looks_like_formula
 from pipeline.report.xlsx_sheet import PAPER_A4
 
@@ -39,6 +49,9 @@ class RunInfo:
     endpoint: str
     version: str
     dry_run: bool
+    # Where the words of OMEGA's codes and the resubmission template's lists come from
+    # (None: the shipped referential).
+    referential: Referential | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,7 @@ class ResultCounts:
     status_counts: Counter[Status]
     code_counts: Counter[str]
     rule_counts: Counter[tuple[str, Severity]]
+    moved: int = 0  # RDV_PROGRAMME rows whose appointment is not the one requested
 
 
 def public_endpoint(url: str) -> str:
@@ -142,7 +156,7 @@ class SummarySheet:
         sheet.page_setup.orientation = "landscape"  # printed on A4: one page wide
         sheet.page_setup.paperSize = PAPER_A4
         sheet.page_setup.fitToWidth = 1
-        sheet.page_setup.fitToHeight = 0
+        sheet.page_setup.fitToHeight = 1  # one page: what a manager reads, then support facts
         sheet.sheet_properties.pageSetUpPr.fitToPage = True
         c = self.cell("Synthèse du traitement")
         c.font = Font(bold=True, size=14)
@@ -157,13 +171,8 @@ class SummarySheet:
                 fill=FAMILY_COLOURS[Family.TO_FIX],
             )
         self.append("Fichier", run.file_name)
-        self.append("Empreinte SHA-256", run.sha256)
         self.append("Lignes", r.rows)
-        self.append("Début", _local(run.started_at))
-        self.append("Fin", _local(run.finished_at))
-        self.append("Durée", _duration((run.finished_at - run.started_at).total_seconds()))
-        self.append("Service OMEGA", public_endpoint(run.endpoint))
-        self.append("NumeroVersion", run.version)
+        self.append("Traité le", _local(run.finished_at))
         self.append(
             "Mode",
             "Simulation (--dry-run) : rien n'a été envoyé à OMEGA"
@@ -185,9 +194,17 @@ class SummarySheet:
                 status.label,
                 r.status_counts[status],
                 status.family.value,
-                STATUS_ADVICE[status],
+                STATUS_ADVICE.get(status, status.label),
                 fill=FAMILY_COLOURS[status.family],
             )
+        self.append(
+            "dont RDV déplacé",
+            "Rendez-vous programmé, mais pas à la date ou la plage demandée",
+            r.moved,
+            MOVED_LABEL,
+            MOVED_ADVICE,
+            fill=MOVED_COLOUR,
+        )
         self.append()
         self._chart(header, anchor=f"A{self.row + 1}")
         for _ in range(_CHART_ROWS):
@@ -196,6 +213,12 @@ class SummarySheet:
         self.append("Famille", "Que faire", bold=True)
         for family, colour in FAMILY_COLOURS.items():
             self.append(family.value, FAMILY_ADVICE[family], fill=colour)
+        self.append(MOVED_LABEL, MOVED_ADVICE, fill=MOVED_COLOUR)
+        self.append(
+            "avertissement",
+            "Feuille Anomalies : la ligne est partie, la remarque n'empêche rien.",
+            fill=WARNING_COLOUR,
+        )
         self.title("Lignes par CodeRetour")
         self.append("CodeRetour", "Lignes", bold=True)
         for code, n in sorted(r.code_counts.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -205,6 +228,17 @@ class SummarySheet:
             self.append("Règle", "Gravité", "Nombre", bold=True)
             for (rule, severity), n in sorted(r.rule_counts.items(), key=_by_count):
                 self.append(rule, severity.value, n)
+        self.title("Pour le support (exploitation)")
+        self.append("Empreinte SHA-256", run.sha256)
+        self.append("Début", _local(run.started_at))
+        self.append("Fin", _local(run.finished_at))
+        self.append("Durée", _duration((run.finished_at - run.started_at).total_seconds()))
+        self.append("Service OMEGA", public_endpoint(run.endpoint))
+        self.append(
+            "Version d'échange",
+            f"{run.version} (NumeroVersion envoyé à OMEGA ; à partir de V8 le téléphone du "
+            "contact ne contient que des chiffres)",
+        )
 
     def _chart(self, header_row: int, anchor: str) -> None:
         chart = BarChart()

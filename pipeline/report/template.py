@@ -18,9 +18,9 @@ import contextlib
 import datetime as dt
 import errno
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import holidays
 from openpyxl import Workbook
@@ -33,6 +33,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 from pipeline.contract import field_max_lengths
 from pipeline.records import CANONICAL_FIELDS, EXAMPLE_REFERENCE, REQUIRED_COLUMNS
 from pipeline.referential import Category, Referential
+from pipeline.report.field_help import field_comment
+from pipeline.report.publish import temp_path
 
 SHEET_REQUESTS = "Demandes"
 SHEET_REFERENTIAL = "Référentiel"
@@ -42,56 +44,7 @@ EXAMPLE_DAYS_AHEAD = 30
 DATE_FORMAT = "dd/mm/yyyy"
 DATE_COLUMNS = frozenset({"DateRdv", "DateIndexConteste", "DateIndexClient"})
 
-# Contract element names where they differ from the canonical field name.
-_CONTRACT_NAMES = {
-    "TypeIndexConteste": "TypeIndex",
-    "PlageRdv": "Plage",
-    "NomContact": "Nom",
-    "TelephoneContact": "Telephone",
-}
-
-# What each column means, from the spec's field tables (chapter 3.3.1) and READING.md.
-FIELD_HELP: dict[str, str] = {
-    "NumeroPCE": "Numéro du PCE concerné par la demande : 14 chiffres (ou GI suivi de "
-    "6 chiffres). Saisir en texte pour garder les zéros de tête.",
-    "CodePostal": "Code postal où est situé le PCE (facultatif, 5 chiffres). Permet à OMEGA "
-    "de détecter une erreur de saisie du PCE : le département doit être celui du PCE.",
-    "ReferenceDemande": "Votre référence de la demande (SI fournisseur), reprise dans le "
-    "suivi des demandes. Elle doit être unique dans le fichier.",
-    "TelephoneFournisseur": "Téléphone du fournisseur (facultatif).",
-    "GroupeAppartenance": "Groupe d'appartenance du fournisseur (facultatif).",
-    "CommentaireFournisseur": "Commentaire fournisseur : OMEGA ne l'enregistre pas. "
-    "Préférez Commentaire.",
-    "Commentaire": "Observation libre concernant la demande (facultatif).",
-    "CodeLibelleIntervention": "Code de l'intervention demandée (Annexe B, voir la feuille "
-    "Référentiel) : 2 caractères pour les PCE 6M/1M (ex. Z8, 34), 3 chiffres pour les PCE "
-    "JJ/JM/MM (ex. 206). Obligatoire.",
-    "CodeMotifIntervention": "Code motif de l'intervention (Annexe B) : obligatoire pour les "
-    "codes qui ont des motifs, vide pour les autres (ex. G1, 253, 206).",
-    "OptionExpress": "Option express : 1 = oui, 0 ou vide = non. Autorisée seulement pour "
-    "Z8, 206, 207 et 243 (Annexe B).",
-    "TypeIndexConteste": "Type de l'index contesté (Annexe C, 01 à 06). Obligatoire pour la "
-    "vérification des données de comptage (G1, 253), vide sinon.",
-    "ValeurIndexReleve": "Valeur de l'index contesté par le client (nombre). Obligatoire pour "
-    "G1 et 253.",
-    "DateIndexConteste": "Date de l'index contesté (JJ/MM/AAAA). Obligatoire pour G1 et 253.",
-    "ValeurIndexClient": "Valeur de l'index relevé par le client (nombre). Obligatoire pour "
-    "G1 et 253.",
-    "DateIndexClient": "Date de l'index client (JJ/MM/AAAA). Obligatoire pour G1 et 253.",
-    "PrecisionIntervention": "Précisions pour le technicien. Obligatoire avec un motif 01 "
-    "« Autre ». Le bon d'intervention n'en montre que les 20 premiers caractères.",
-    "DateRdv": "Date du rendez-vous souhaité (JJ/MM/AAAA), aujourd'hui ou plus tard. Obligatoire.",
-    "PlageRdv": "Créneau horaire souhaité (voir la feuille Référentiel). Obligatoire pour les "
-    "PCE 6M et 1M ; les demandes JJ/JM/MM sont prises à la date demandée, sans plage.",
-    "NomContact": "Nom ou raison sociale du contact sur place. Le bon d'intervention n'en "
-    "montre que 15 caractères.",
-    "TelephoneContact": "Téléphone du contact sur place : chiffres uniquement (ex. 0612345678).",
-    "CodeAcces": "Code d'accès au local du PCE (le bon d'intervention n'en montre que "
-    "5 caractères).",
-    "ComplementAdresse": "Précisions pour accéder au local du PCE (le bon d'intervention n'en "
-    "montre que 60 caractères).",
-}
-
+_MIN_WIDTHS = {"NumeroPCE": 17, "CodePostal": 11}  # 14 digits, 5 digits, filter button
 _REQUIRED_FILL = PatternFill("solid", fgColor="FFD966")
 _HEADER_FILL = PatternFill("solid", fgColor="BDD7EE")
 _EXAMPLE_FONT = Font(italic=True, color="808080")
@@ -143,7 +96,7 @@ def build_template(referential: Referential, *, today: dt.date) -> Workbook:
     requests.title = SHEET_REQUESTS
     reference = workbook.create_sheet(SHEET_REFERENTIAL)
     lists = _write_referential(reference, referential)
-    _write_headers(requests)
+    _write_headers(requests, today)
     _write_example(requests, referential, today)
     _add_validations(requests, lists)
     return workbook
@@ -182,33 +135,39 @@ def _working_day(day: dt.date) -> dt.date:
 # ---------------------------------------------------------------- Demandes sheet
 
 
-def _help(field: str, lengths: dict[str, int]) -> str:
-    text = FIELD_HELP.get(field, "")
-    limit = lengths.get(_CONTRACT_NAMES.get(field, field))
-    if limit:
-        text += f" ({limit} caractères au plus.)"
-    if field in REQUIRED_COLUMNS:
-        text = "OBLIGATOIRE. " + text
-    return f"{field}\n{text}"
-
-
-def _write_headers(sheet: Worksheet) -> None:
+def _write_headers(sheet: Worksheet, today: dt.date) -> None:
     lengths = field_max_lengths()
     for column, field in enumerate(CANONICAL_FIELDS, start=1):
         cell = sheet.cell(row=1, column=column, value=field)
         cell.font = _BOLD
         cell.fill = _REQUIRED_FILL if field in REQUIRED_COLUMNS else _HEADER_FILL
-        comment = Comment(_help(field, lengths), "dit-batch")
+        comment = Comment(field_comment(field, lengths, today), "dit-batch")
         comment.width = 320
         comment.height = 170
         cell.comment = comment
         letter = get_column_letter(column)
         dimension = sheet.column_dimensions[letter]
-        dimension.width = max(len(field) + 4, 14)
+        dimension.width = max(len(field) + 4, 14, _MIN_WIDTHS.get(field, 0))
         # Text format so Excel keeps what is typed ("06000", "04"); dates stay dates.
         dimension.number_format = DATE_FORMAT if field in DATE_COLUMNS else "@"
     sheet.freeze_panes = "A2"
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(CANONICAL_FIELDS))}1"
+    sheet.print_title_rows = "1:1"
+    print_landscape(sheet, pages_wide=2)
+
+
+def print_landscape(sheet: Any, *, pages_wide: int = 0, scale: int | None = None) -> None:
+    """A4 landscape, ``pages_wide`` pages wide (0: at ``scale`` per cent), as long as needed."""
+    setup = sheet.page_setup
+    setup.orientation = "landscape"
+    setup.paperSize = 9  # A4
+    if pages_wide:
+        setup.fitToWidth = pages_wide
+        setup.fitToHeight = 0
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    elif scale is not None:
+        setup.scale = scale
+    sheet.page_margins.left = sheet.page_margins.right = 0.4
 
 
 def _write_example(sheet: Worksheet, referential: Referential, today: dt.date) -> None:
@@ -229,6 +188,11 @@ def _write_example(sheet: Worksheet, referential: Referential, today: dt.date) -
 
 
 def _add_validations(sheet: Worksheet, lists: dict[str, str]) -> None:
+    add_validations(sheet, lists, CANONICAL_FIELDS)
+
+
+def add_validations(sheet: Any, lists: dict[str, str], columns: Sequence[str]) -> None:
+    """The drop-downs of the list fields, in the columns where ``columns`` puts them."""
     prompts = {
         "CodeLibelleIntervention": "Code intervention inconnu : choisissez un code de la "
         "liste (feuille Référentiel).",
@@ -239,7 +203,9 @@ def _add_validations(sheet: Worksheet, lists: dict[str, str]) -> None:
         "PlageRdv": "Plage inconnue : choisissez un code de la liste (feuille Référentiel).",
     }
     for field, formula in lists.items():
-        column = get_column_letter(CANONICAL_FIELDS.index(field) + 1)
+        if field not in columns:
+            continue
+        column = get_column_letter(list(columns).index(field) + 1)
         validation = DataValidation(
             type="list",
             formula1=formula,
@@ -249,7 +215,7 @@ def _add_validations(sheet: Worksheet, lists: dict[str, str]) -> None:
             error=prompts[field],
         )
         validation.add(f"{column}2:{column}{VALIDATED_ROWS + 1}")
-        sheet.add_data_validation(validation)
+        sheet.data_validations.append(validation)
 
 
 # ---------------------------------------------------------------- Référentiel sheet
@@ -281,6 +247,12 @@ def _list_formula(sheet: Worksheet, column: int, values: Sequence[str], last_row
         return f'"{inline}"'
     letter = get_column_letter(column)
     return f"'{sheet.title}'!${letter}$2:${letter}${last_row}"
+
+
+def referential_sheet(referential: Referential) -> tuple[Worksheet, dict[str, str]]:
+    """A Référentiel sheet (in a scratch workbook) and the drop-down formula of each list."""
+    sheet = Workbook().create_sheet(SHEET_REFERENTIAL)
+    return sheet, _write_referential(sheet, referential)
 
 
 def _write_referential(sheet: Worksheet, referential: Referential) -> dict[str, str]:
@@ -340,6 +312,7 @@ def _write_referential(sheet: Worksheet, referential: Referential) -> dict[str, 
     sheet.freeze_panes = "A2"
     sheet.column_dimensions["C"].width = 60
     sheet.column_dimensions["G"].width = 45
+    print_landscape(sheet, pages_wide=1)
     return {
         "CodeLibelleIntervention": _list_formula(sheet, 17, code_list, codes_last),
         "CodeMotifIntervention": _list_formula(sheet, 20, motif_list, motifs_last),
@@ -354,10 +327,9 @@ def _write_referential(sheet: Worksheet, referential: Referential) -> dict[str, 
 
 def _save_new(workbook: Workbook, path: Path) -> None:
     """Save to a temporary file beside ``path``, then link it in place without replacing."""
-    fd, temp_name = tempfile.mkstemp(prefix=".~modele-", suffix=".tmp", dir=path.parent)
-    temp = Path(temp_name)
+    temp = temp_path(path.parent)  # umask permissions, as the result workbooks
     try:
-        with os.fdopen(fd, "wb") as stream:
+        with temp.open("wb") as stream:
             workbook.save(stream)
             stream.flush()
             os.fsync(stream.fileno())

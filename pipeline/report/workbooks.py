@@ -16,7 +16,7 @@ the file handling in :mod:`pipeline.report.publish`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -49,15 +49,18 @@ def write_reports(
     stem: str | None = None,
     now: datetime | None = None,
     finished: Callable[[], datetime] | None = None,
+    columns: Mapping[str, int] | None = None,
 ) -> ReportPaths:
     """Write the result workbook and, when rows qualify, the resubmission file, in one pass.
 
     ``finished``, when given, is asked for the run's end time once every row has been
     consumed: with a lazy ``results`` stream the rows are processed while they are
     written, so the end is only known then (it replaces ``run.finished_at``).
+    ``columns`` is the reader's match of canonical fields to input column indexes
+    (default: the headers spelled as the canonical names).
     """
     results_path, resubmission = _write(
-        output_dir, headers, results, run, file_findings, stem, now, True, True, finished
+        output_dir, headers, results, run, file_findings, stem, now, True, True, finished, columns
     )
     assert results_path is not None
     return ReportPaths(results_path, resubmission)
@@ -87,9 +90,10 @@ def write_resubmission(
     *,
     stem: str | None = None,
     now: datetime | None = None,
+    columns: Mapping[str, int] | None = None,
 ) -> Path | None:
     """Write ``<stem>_a_resoumettre_<ts>.xlsx`` with the rows to send again, or None if none."""
-    return _write(output_dir, headers, results, run, (), stem, now, False, True)[1]
+    return _write(output_dir, headers, results, run, (), stem, now, False, True, None, columns)[1]
 
 
 # --------------------------------------------------------------------------- writing
@@ -106,11 +110,18 @@ def _write(
     with_results: bool,
     with_resubmission: bool,
     finished: Callable[[], datetime] | None = None,
+    columns: Mapping[str, int] | None = None,
 ) -> tuple[Path | None, Path | None]:
     output_dir.mkdir(parents=True, exist_ok=True)
     base = safe_stem(stem if stem is not None else Path(run.file_name).stem)
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    result_book = ResultsBook(output_dir, headers, file_findings) if with_results else None
+    result_book = (
+        ResultsBook(
+            output_dir, headers, file_findings, columns=columns, referential=run.referential
+        )
+        if with_results
+        else None
+    )
     resubmit_book: ResubmissionBook | None = None
     try:
         for row, outcome in results:
@@ -118,7 +129,13 @@ def _write(
                 result_book.add(row, outcome)
             if with_resubmission and outcome.status in RESUBMIT_STATUSES:
                 if resubmit_book is None:
-                    resubmit_book = ResubmissionBook(output_dir, headers)
+                    resubmit_book = ResubmissionBook(
+                        output_dir,
+                        headers,
+                        columns=columns,
+                        referential=run.referential,
+                        today=run.started_at.date(),
+                    )
                 resubmit_book.add(row, outcome)
         result_path = None
         if result_book is not None:

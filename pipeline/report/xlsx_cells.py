@@ -17,8 +17,10 @@ in :mod:`pipeline.report.xlsx_stream`.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from datetime import date, datetime
 
 MAX_CELL_CHARS = 32_767  # Excel's limit for one cell
 TRUNCATION_MARK = "… [tronqué]"
@@ -90,6 +92,18 @@ def string_cell(ref: str, value: str, style: StyleSet, wrap_at: int) -> tuple[st
     return xml, line_count(value, wrap_at) if wrap else 1
 
 
+_EPOCH = datetime(1899, 12, 30)
+
+
+@functools.lru_cache(maxsize=8192)
+def excel_serial(value: date) -> str:
+    """The spreadsheet serial number of a date or naive date-time (days since 1899-12-30)."""
+    if isinstance(value, datetime):
+        delta = value.replace(tzinfo=None) - _EPOCH
+        return repr(delta.days + delta.seconds / 86400)
+    return str((value - _EPOCH.date()).days)
+
+
 def _xml_text(value: str) -> str:
     """Escape already-cleaned text for element content (CR kept as a character reference)."""
     return (
@@ -99,9 +113,15 @@ def _xml_text(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StyleSet:
-    """Style ids of one look in its four variants (wrapped text, quote prefix, both)."""
+    """Style ids of one look in its variants (wrapped text, quote prefix, both, dates).
+
+    ``date`` and ``stamp`` show a date or date-time cell as JJ/MM/AAAA (HH:MM:SS); 0 when
+    the look was registered without them (dates then fall back to ``plain``).
+    """
 
     plain: int
     wrap: int
     quote: int
     wrap_quote: int
+    date: int = 0
+    stamp: int = 0

@@ -10,6 +10,7 @@ the workbook package.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime
 from typing import IO
 
 from openpyxl.utils import get_column_letter
@@ -22,8 +23,11 @@ from pipeline.report.xlsx_cells import (
     SPACES,
     SPECIAL,
     StyleSet,
+    excel_serial,
     string_cell,
 )
+
+CellValue = str | int | float | date | None
 
 MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -52,6 +56,10 @@ class FastSheet:
         selected: bool,
         freeze_header: bool,
         printable: bool = False,
+        freeze_columns: int = 0,
+        print_scale: int | None = None,
+        pages_wide: int = 1,
+        column_styles: Sequence[int] | None = None,
     ) -> None:
         self._out = stream
         self._letters = [get_column_letter(i) for i in range(1, len(widths) + 1)]
@@ -59,7 +67,11 @@ class FastSheet:
         self._pending: list[str] = []
         self.rows = 0
         self.printable = printable
-        fit = ' fitToPage="1"' if printable else ""
+        self.print_scale = print_scale
+        self.pages_wide = pages_wide
+        self.validations_xml = ""  # <dataValidations> of the sheet, when it has drop-downs
+        self.legacy_drawing = False  # the header's comments (parts written by openpyxl)
+        fit = ' fitToPage="1"' if printable and print_scale is None else ""
         head = [
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n',
             f'<worksheet xmlns="{MAIN_NS}" xmlns:r="{REL_NS}">',
@@ -67,7 +79,15 @@ class FastSheet:
             '<sheetViews><sheetView workbookViewId="0"',
             ' tabSelected="1">' if selected else ">",
         ]
-        if freeze_header:
+        if freeze_header and freeze_columns:
+            corner = f"{self._letters[freeze_columns]}2"
+            head.append(
+                f'<pane xSplit="{freeze_columns}" ySplit="1" topLeftCell="{corner}"'
+                ' activePane="bottomRight" state="frozen"/>'
+                f'<selection pane="topRight"/><selection pane="bottomLeft"/>'
+                f'<selection pane="bottomRight" activeCell="{corner}" sqref="{corner}"/>'
+            )
+        elif freeze_header:
             head.append(
                 '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
                 '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/>'
@@ -75,15 +95,26 @@ class FastSheet:
         head.append(
             '</sheetView></sheetViews><sheetFormatPr baseColWidth="8" defaultRowHeight="15"/>'
         )
-        if widths:
+        self._head = head
+        self._widths = list(widths)
+        # Style id per column (empty cells typed over later take it); may be set until
+        # the first row is written, which writes the sheet's head.
+        self.column_styles: Sequence[int] = column_styles or [0] * len(widths)
+
+    def _start(self) -> None:
+        head = self._head
+        if self._widths:
             head.append("<cols>")
             head.extend(
-                f'<col min="{i}" max="{i}" width="{w:.1f}" customWidth="1"/>'
-                for i, w in enumerate(widths, 1)
+                f'<col min="{i}" max="{i}" width="{w:.1f}"'
+                + (f' style="{s}"' if s else "")
+                + ' customWidth="1"/>'
+                for i, (w, s) in enumerate(zip(self._widths, self.column_styles, strict=True), 1)
             )
             head.append("</cols>")
         head.append("<sheetData>")
         self._out.write("".join(head).encode("utf-8"))
+        self._head = []
 
     @property
     def last_column(self) -> str:
@@ -96,12 +127,14 @@ class FastSheet:
 
     def write_row(
         self,
-        values: Sequence[str | int | float | None],
+        values: Sequence[CellValue],
         styles: StyleSet | Sequence[StyleSet],
         *,
         row_fill: int | None = None,
     ) -> None:
         """Append one row; ``styles`` is one StyleSet for every cell or one per column."""
+        if self._head:
+            self._start()
         self.rows += 1
         r = str(self.rows)
         parts = [""]  # the row's tag, once its height is known
@@ -125,7 +158,7 @@ class FastSheet:
         self,
         parts: list[str],
         r: str,
-        values: Sequence[str | int | float | None],
+        values: Sequence[CellValue],
         style: StyleSet,
         first: int = 0,
     ) -> int:
@@ -168,6 +201,11 @@ class FastSheet:
                     xml, n = string_cell(letter + r, str.__str__(value), style, limit)
                     parts.append(xml)
                     lines = max(lines, n)
+            elif isinstance(value, date):  # a real date (or date-time) cell
+                s = style.stamp if isinstance(value, datetime) else style.date
+                parts.append(
+                    f'<c r="{letter}{r}" s="{s or plain}"><v>{excel_serial(value)}</v></c>'
+                )
             else:
                 number = int(value) if isinstance(value, bool) else value
                 parts.append(f'<c r="{letter}{r}" s="{plain}"><v>{number!r}</v></c>')
@@ -180,22 +218,32 @@ class FastSheet:
 
     def finish(self, *, autofilter: bool, ignore_number_as_text: bool = True) -> None:
         """Write the sheet's tail (autofilter over the used range) and close the stream."""
+        if self._head:
+            self._start()
         self._flush()
         tail = ["</sheetData>"]
         if autofilter:
             tail.append(f'<autoFilter ref="{self.dimension}"/>')
+        tail.append(self.validations_xml)
         tail.append(
-            '<pageMargins left="0.75" right="0.75" top="1" bottom="1" header="0.5" footer="0.5"/>'
+            '<pageMargins left="0.4" right="0.4" top="0.6" bottom="0.6" header="0.3" footer="0.3"/>'
         )
-        if self.printable:
+        if self.printable and self.print_scale is not None:
+            tail.append(
+                f'<pageSetup paperSize="{PAPER_A4}" scale="{self.print_scale}"'
+                ' orientation="landscape"/>'
+            )
+        elif self.printable:
             tail.append(
                 f'<pageSetup paperSize="{PAPER_A4}" orientation="landscape"'
-                ' fitToWidth="1" fitToHeight="0"/>'
+                f' fitToWidth="{self.pages_wide}" fitToHeight="0"/>'
             )
         if ignore_number_as_text:
             tail.append(
                 f'<ignoredErrors><ignoredError sqref="{self.dimension}" numberStoredAsText="1"/>'
                 "</ignoredErrors>"
             )
+        if self.legacy_drawing:  # openpyxl names the comments' VML part "anysvml"
+            tail.append('<legacyDrawing r:id="anysvml"/>')
         tail.append("</worksheet>")
         self._out.write("".join(tail).encode("utf-8"))

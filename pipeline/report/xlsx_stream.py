@@ -34,12 +34,16 @@ from typing import IO, Any, cast
 from lxml import etree
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from pipeline.report.xlsx_cells import StyleSet
 from pipeline.report.xlsx_sheet import MAIN_NS, REL_NS, FastSheet
 
+DATE_FORMAT = "DD/MM/YYYY"
+STAMP_FORMAT = "DD/MM/YYYY HH:MM:SS"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 
 
@@ -78,8 +82,13 @@ class StreamingBook:
         bold: bool = False,
         vertical: str = "top",
         wrap_always: bool = False,
+        number_format: str | None = None,
     ) -> StyleSet:
-        """Register a look (fill colour as RRGGBB) and return the ids of its variants."""
+        """Register a look (fill colour as RRGGBB) and return the ids of its variants.
+
+        ``number_format`` applies to the text variants (``"@"``: what is typed over the
+        cell stays text); the date variants have their date formats.
+        """
         ids: list[int] = []
         for wrap in (False, True):
             for quote in (False, True):
@@ -91,8 +100,27 @@ class StreamingBook:
                 cell.alignment = Alignment(vertical=vertical, wrap_text=wrap or wrap_always)
                 if quote:
                     cell.quotePrefix = True
+                if number_format:
+                    cell.number_format = number_format
                 ids.append(cell.style_id)
-        return StyleSet(plain=ids[0], quote=ids[1], wrap=ids[2], wrap_quote=ids[3])
+        dated: list[int] = []
+        for number_format in (DATE_FORMAT, STAMP_FORMAT):
+            cell = WriteOnlyCell(self._probe_sheet())
+            if fill:
+                cell.fill = PatternFill("solid", fgColor=fill)
+            if bold:
+                cell.font = Font(bold=True)
+            cell.alignment = Alignment(vertical=vertical, horizontal="left")
+            cell.number_format = number_format
+            dated.append(cell.style_id)
+        return StyleSet(
+            plain=ids[0],
+            quote=ids[1],
+            wrap=ids[2],
+            wrap_quote=ids[3],
+            date=dated[0],
+            stamp=dated[1],
+        )
 
     def _probe_sheet(self) -> WriteOnlyWorksheet:
         if not self.workbook.worksheets:
@@ -109,14 +137,24 @@ class StreamingBook:
         freeze_header: bool = True,
         autofilter: bool = True,
         printable: bool = False,
+        freeze_columns: int = 0,
+        print_scale: int | None = None,
+        print_columns: int = 0,
+        pages_wide: int = 1,
+        column_styles: Sequence[int] | None = None,
     ) -> FastSheet:
         """Create a streamed sheet (``primary``: the first sheet, written straight to disk).
 
-        ``printable``: A4 landscape, one page wide, the first row repeated on each page.
+        ``printable``: A4 landscape, the first row repeated on each page; one page wide,
+        or at ``print_scale`` per cent with the ``print_columns`` first columns repeated
+        on each page too (a wide sheet then prints readable, several pages wide).
+        ``freeze_columns``: columns frozen on screen beside the header row.
         """
         placeholder = cast(WriteOnlyWorksheet, self.workbook.create_sheet(title))
         if printable:
             placeholder.print_title_rows = "1:1"  # the Print_Titles defined name
+            if print_columns:
+                placeholder.print_title_cols = f"A:{get_column_letter(print_columns)}"
         index = len(self.workbook.sheetnames)
         stream: IO[bytes]
         spool: IO[bytes] | None = None
@@ -129,10 +167,34 @@ class StreamingBook:
             spool = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
             stream = spool
         sheet = FastSheet(
-            stream, widths, selected=selected, freeze_header=freeze_header, printable=printable
+            stream,
+            widths,
+            selected=selected,
+            freeze_header=freeze_header,
+            printable=printable,
+            freeze_columns=freeze_columns,
+            print_scale=print_scale,
+            pages_wide=pages_wide,
+            column_styles=column_styles,
         )
         self._fast.append(_FastEntry(sheet, stream, placeholder, spool, autofilter))
         return sheet
+
+    def comment_header(self, sheet: FastSheet, comments: Sequence[str]) -> None:
+        """Give the header row of a fast sheet a comment per column ('' for none): openpyxl
+        writes the comment parts for the placeholder sheet, the fast sheet points at them."""
+        for entry in self._fast:
+            if entry.sheet is sheet:
+                cells: list[Any] = []
+                for text in comments:
+                    cell: Any = WriteOnlyCell(entry.placeholder, None)
+                    if text:
+                        note = Comment(text, "dit-batch")
+                        note.width, note.height = 320, 170
+                        cell.comment = note
+                    cells.append(cell)
+                entry.placeholder.append(cells)
+                sheet.legacy_drawing = True
 
     def openpyxl_sheet(self, title: str) -> WriteOnlyWorksheet:
         """Create an ordinary openpyxl write-only sheet (small content, charts)."""

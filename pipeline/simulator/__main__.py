@@ -40,6 +40,15 @@ _ARGPARSE_FR: tuple[tuple[str, str], ...] = (
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse speaking French (it ships no French catalogue)."""
+
+    def format_usage(self) -> str:
+        return super().format_usage().replace("usage:", "utilisation :", 1)
+
+    def format_help(self) -> str:
+        text = super().format_help().replace("usage:", "utilisation :", 1)
+        return text.replace("\noptions:\n", "\noptions :\n")
+
     def error(self, message: str) -> NoReturn:
         for pattern, replacement in _ARGPARSE_FR:
             if re.match(pattern, message):
@@ -121,32 +130,60 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     parser.add_argument("-h", "--help", action="help", help="afficher cette aide et quitter")
-    parser.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (127.0.0.1)")
-    parser.add_argument("--port", type=_port, default=8089, help="port (8089 ; 0 = port libre)")
-    parser.add_argument("--config", type=_file, help="fichier settings.toml")
-    parser.add_argument("--pce-file", type=_file, help="fichier CSV des PCE connus")
-    parser.add_argument("--today", type=_date, help="date du jour simulée AAAA-MM-JJ")
-    parser.add_argument("--seed", type=_int, help="graine du hasard (créneaux, pannes)")
-    parser.add_argument("--latency-ms", type=_non_negative_int, help="latence ajoutée (ms)")
-    parser.add_argument("--fault-rate", type=_rate, help="probabilité de panne par appel (0..1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", metavar="ADRESSE", help="adresse d'écoute (127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=_port, default=8089, metavar="PORT", help="port (8089 ; 0 = port libre)"
+    )
+    parser.add_argument("--config", type=_file, metavar="FICHIER", help="fichier settings.toml")
+    parser.add_argument(
+        "--pce-file", type=_file, metavar="FICHIER", help="fichier CSV des PCE connus"
+    )
+    parser.add_argument("--today", type=_date, metavar="AAAA-MM-JJ", help="date du jour simulée")
+    parser.add_argument(
+        "--seed", type=_int, metavar="N", help="graine du hasard (créneaux, pannes)"
+    )
+    parser.add_argument(
+        "--latency-ms", type=_non_negative_int, metavar="MS", help="latence ajoutée (ms)"
+    )
+    parser.add_argument(
+        "--fault-rate", type=_rate, metavar="TAUX", help="probabilité de panne par appel (0..1)"
+    )
     parser.add_argument(
         "--faults",
         type=_kinds,
         default=",".join(k.value for k in ALL_KINDS),
+        metavar="TYPES",
         help="types de pannes tirés, séparés par des virgules (tous par défaut)",
     )
     parser.add_argument(
-        "--fault-latency-ms", type=_non_negative_int, default=2000, help="durée de la panne latency"
+        "--fault-latency-ms",
+        type=_non_negative_int,
+        default=2000,
+        metavar="MS",
+        help="durée de la panne « latency » (ms)",
     )
     parser.add_argument(
-        "--slow-ms", type=_non_negative_int, help="durée d'une réponse lente (panne slow)"
+        "--slow-ms",
+        type=_non_negative_int,
+        metavar="MS",
+        help="durée d'une réponse lente (panne « slow », ms)",
     )
     parser.add_argument("--closed", action="store_true", help="service fermé (hors heures)")
     parser.add_argument("--maintenance", action="store_true", help="service en maintenance")
-    parser.add_argument("--threads", type=_positive_int, default=DEFAULT_THREADS)
-    parser.add_argument("--tls-cert", type=_file, help="certificat du serveur (PEM)")
-    parser.add_argument("--tls-key", type=_file, help="clé privée du serveur (PEM)")
-    parser.add_argument("--client-ca", type=_file, help="AC des certificats clients (PEM)")
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=DEFAULT_THREADS,
+        metavar="N",
+        help=f"fils de traitement du serveur ({DEFAULT_THREADS})",
+    )
+    parser.add_argument("--tls-cert", type=_file, metavar="PEM", help="certificat du serveur (PEM)")
+    parser.add_argument("--tls-key", type=_file, metavar="PEM", help="clé privée du serveur (PEM)")
+    parser.add_argument(
+        "--client-ca", type=_file, metavar="PEM", help="AC des certificats clients (PEM)"
+    )
     parser.add_argument("--quiet", action="store_true", help="ne pas afficher chaque appel")
     return parser
 

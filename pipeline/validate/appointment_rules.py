@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime
 
-from pipeline.records import Finding
+from pipeline.records import Finding, date_forms, example_appointment
 from pipeline.referential import Referential
-from pipeline.validate.dates import BAD_DATE, MEMO_SIZE, StrictDates
+from pipeline.validate.dates import BAD_DATE, MEMO_SIZE, StrictDates, bad_date_message
 from pipeline.validate.rule_catalogue import finding
 
 
@@ -31,16 +31,19 @@ class AppointmentChecker:
     def check_date_rdv(self, value: str, line: int, out: list[Finding]) -> None:
         """Report a missing, malformed or past DateRdv; remember a good one."""
         if not value:
-            message = "DateRdv obligatoire : date AAAA-MM-JJ du premier rendez-vous souhaité."
+            message = (
+                "DateRdv obligatoire : la date du premier rendez-vous souhaité, "
+                f"{date_forms(example_appointment(self._today))}."
+            )
             out.append(finding("DATE_RDV_MANQUANTE", "DateRdv", value, message, line))
             return
         parsed = self._dates.parse(value)
         if parsed is BAD_DATE:
-            message = f"DateRdv « {value} » invalide : date AAAA-MM-JJ attendue (ex. 2025-03-17)."
+            message = bad_date_message("DateRdv", value, example_appointment(self._today))
             out.append(finding("DATE_RDV_FORMAT", "DateRdv", value, message, line))
         elif parsed < self._today:
             message = (
-                f"DateRdv « {value} » est passée : date du jour ({self._today.isoformat()}) "
+                f"DateRdv « {value} » est passée : date du jour ({self._today:%d/%m/%Y}) "
                 "ou ultérieure attendue."
             )
             out.append(finding("DATE_RDV_PASSEE", "DateRdv", value, message, line))

@@ -24,8 +24,9 @@ def check_phone(phone: str, digits_only: bool, line: int, out: list[Finding]) ->
     cleaned = strip_separators(phone)
     if not (cleaned.isascii() and cleaned.isdigit()):
         message = (
-            f"TelephoneContact « {phone} » invalide : chiffres uniquement attendus "
-            "(NumeroVersion V8 et plus)."
+            f"TelephoneContact « {phone} » invalide : OMEGA n'accepte que des chiffres dans "
+            "le téléphone du contact (règle de la version d'échange V8 et suivantes, "
+            "celle de ce traitement)."
         )
         out.append(finding("TEL_FORMAT", "TelephoneContact", phone, message, line))
         return phone

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from pipeline.records import Finding
 from pipeline.referential import Referential
-from pipeline.validate.dates import BAD_DATE, StrictDates
+from pipeline.validate.dates import BAD_DATE, StrictDates, bad_date_message
 from pipeline.validate.rule_catalogue import finding
 
 INDEX_FIELDS = (
@@ -60,11 +60,11 @@ class IndexChecker:
                 continue
             parsed = self._dates.parse(value)
             if parsed is BAD_DATE:
-                message = f"{name} « {value} » invalide : date AAAA-MM-JJ attendue."
+                message = bad_date_message(name, value, self._today)
             elif parsed > self._today:
                 message = (
                     f"{name} « {value} » est dans le futur : date du jour "
-                    f"({self._today.isoformat()}) ou antérieure attendue."
+                    f"({self._today:%d/%m/%Y}) ou antérieure attendue."
                 )
             else:
                 continue

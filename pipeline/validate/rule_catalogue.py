@@ -97,10 +97,17 @@ RULE_INFO: Mapping[str, RuleInfo] = {
             "INDEX_DATE",
             _E,
             "DateIndexConteste, DateIndexClient",
-            "Une date d'index est une date AAAA-MM-JJ qui n'est pas dans le futur.",
+            "Une date d'index (JJ/MM/AAAA, AAAA-MM-JJ ou cellule date Excel, année sur 4 "
+            "chiffres) n'est pas dans le futur.",
         ),
         RuleInfo("DATE_RDV_MANQUANTE", _E, "DateRdv", "La date de rendez-vous est obligatoire."),
-        RuleInfo("DATE_RDV_FORMAT", _E, "DateRdv", "La date de rendez-vous s'écrit AAAA-MM-JJ."),
+        RuleInfo(
+            "DATE_RDV_FORMAT",
+            _E,
+            "DateRdv",
+            "La date de rendez-vous s'écrit JJ/MM/AAAA ou AAAA-MM-JJ (ou cellule date Excel), "
+            "année sur 4 chiffres.",
+        ),
         RuleInfo(
             "DATE_RDV_PASSEE",
             _E,
