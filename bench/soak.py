@@ -1,6 +1,6 @@
 """Soak: several simulated nights in a row over a faulty OMEGA (prints figures, asserts nothing).
 
-    python bench/soak.py [--nights 3] [--rows 60] [--fault-rate 0.12] [--plan normal,...]
+    python bench/soak.py [--nights 4] [--rows 60] [--fault-rate 0.12] [--plan normal,...]
 
 The simulator runs in its own process (``python -m pipeline.simulator``) injecting, on
 a share of the calls, transient faults (HTTP 503, reset before the request reached
@@ -18,12 +18,24 @@ with more than one demand in the simulator's tracking: must be 0), rows lost (in
 rows without a final outcome in the journal: must be 0), rows left to check, nights
 needed, and each night's exit code and wall time.
 
-Night kinds (``--plan``, one name per night, ``normal`` when the plan is shorter):
-each is a function ``(Soak, Night) -> NightResult`` in ``NIGHT_KINDS``. To add a
-SIGTERM night: start ``soak.batch_process()`` with ``subprocess.Popen``, send
-``signal.SIGTERM`` after a delay, wait, return its code; for a full-disk night, point
-``[paths] journal`` or ``output_dir`` at a small tmpfs in ``soak.write_settings(...)``
-before the run. The counters need nothing else: they read the journal and the
+Night kinds (``--plan``, one name per night, ``normal`` when the plan is shorter; the
+default plan is ``normal,sigterm,disk-full,disk-full-output``):
+
+- ``normal``: ``run_batch.py`` runs to its end;
+- ``sigterm``: ``run_batch.py`` is started with ``subprocess.Popen`` and sent SIGTERM
+  once the simulator holds a few of the night's demands (rows in flight); its exit code
+  (8 expected) is recorded;
+- ``disk-full``: the journal is copied onto a small tmpfs mounted for the night
+  (``mount -t tmpfs``, root only), filled so that the run hits ENOSPC mid-night (exit 7
+  expected); afterwards, as an operator who frees space would, the journal files are
+  copied back to ``var/`` and the tmpfs unmounted;
+- ``disk-full-output``: the same with the output folder (its workbooks and logs copied
+  back to ``output/`` afterwards).
+
+Without root, the disk-full kinds say so and run the night as ``normal``. To add a kind:
+write a function ``(Soak, Night) -> NightResult`` (``soak.write_settings(...)`` takes
+``[paths]`` overrides, ``soak.batch_process()`` is the night's command line) and add it
+to ``NIGHT_KINDS``. The counters need nothing else: they read the journal and the
 simulator at the end.
 """
 
@@ -36,6 +48,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -43,7 +56,8 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +79,7 @@ class Night:
     number: int
     kind: str
     new_file: str | None  # request file dropped before the night, None for recovery
+    new_references: list[str] = field(default_factory=list)  # that file's references
 
 
 @dataclass
@@ -122,7 +137,7 @@ stable_after_s = 0
         )
         return config
 
-    def drop_requests(self, name: str, count: int, first: int) -> None:
+    def drop_requests(self, name: str, count: int, first: int) -> list[str]:
         (self.workdir / "input").mkdir(parents=True, exist_ok=True)
         with (self.workdir / "input" / name).open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, delimiter=";")
@@ -136,6 +151,7 @@ stable_after_s = 0
                 else:
                     pce, code, motif, plage = PCE_JJ[i % 9], "206", "", ""
                 writer.writerow([pce, ref, code, motif, day, plage, "Soak"])
+        return self.references[-count:]
 
     def redrop_resubmissions(self) -> int:
         """The team's morning: every new resubmission workbook dropped back in input/
@@ -206,21 +222,160 @@ def normal_night(soak: Soak, night: Night) -> NightResult:
     return NightResult(proc.returncode, time.perf_counter() - started, note)
 
 
-NIGHT_KINDS: dict[str, Callable[[Soak, Night], NightResult]] = {"normal": normal_night}
+SIGTERM_AFTER_DEMANDS = 5  # demands of the night's new file OMEGA holds before the signal
+
+
+def sigterm_night(soak: Soak, night: Night) -> NightResult:
+    """SIGTERM while rows are in flight: once the simulator holds a few demands of the
+    night's new file (of any row on a recovery night)."""
+    soak.write_settings()
+    watched = set(night.new_references or soak.references)
+
+    def held_now() -> int:
+        return sum(n for ref, n in soak.demands_by_reference().items() if ref in watched)
+
+    before = held_now()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        soak.batch_process(),
+        cwd=soak.workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    held = before
+    while proc.poll() is None and time.perf_counter() - started < 60:
+        held = held_now()
+        if held - before >= SIGTERM_AFTER_DEMANDS:
+            break
+        time.sleep(0.05)
+    signalled = time.perf_counter()
+    sent = proc.poll() is None
+    if sent:
+        proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    ended = time.perf_counter()
+    note = (
+        f"SIGTERM after {signalled - started:.1f} s ({held - before} new demands), "
+        f"stopped {ended - signalled:.2f} s later"
+        if sent
+        else "ended before the signal could be sent"
+    )
+    if "Traceback" in stderr:
+        note += " traceback!"
+    return NightResult(proc.returncode, ended - started, note)
+
+
+TMPFS_SIZE = "8m"
+# Bytes left free on the tmpfs, so that ENOSPC comes mid-night: the journal's WAL grows
+# by a few KiB per committed step; a night's log is ~50 KB for 60 rows.
+TMPFS_LEFT = {"journal": 1_500_000, "output": 30_000}
+
+
+@contextmanager
+def small_disk(soak: Soak) -> Iterator[Path | str]:
+    """A small tmpfs mounted for the night, filled but TMPFS_LEFT bytes; yields its
+    path, or the reason it could not be mounted. Unmounted afterwards (its content is
+    to be copied back by the caller before)."""
+    if os.geteuid() != 0:
+        yield "not root: a tmpfs can only be mounted by root"
+        return
+    mount = soak.workdir / "disk"
+    mount.mkdir(exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        yield f"tmpfs not mounted: {done.stderr.strip()}"
+        return
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+        mount.rmdir()
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Fill ``disk`` but ``leave`` bytes; returns the filler (to delete to free space)."""
+    stat = os.statvfs(disk)
+    filler = disk / ".remplissage"
+    filler.write_bytes(b"\0" * max(0, stat.f_bavail * stat.f_frsize - leave))
+    return filler
+
+
+def disk_full_night(soak: Soak, night: Night, what: str = "journal") -> NightResult:
+    """The journal (or the output folder) on a small full tmpfs for the night; then the
+    operator frees space: its content copied back where the next nights expect it."""
+    with small_disk(soak) as disk:
+        if isinstance(disk, str):
+            result = normal_night(soak, night)
+            result.note = f"disk-full skipped ({disk}), ran as normal {result.note}".strip()
+            return result
+        home = soak.workdir / ("var" if what == "journal" else "output")
+        home.mkdir(parents=True, exist_ok=True)
+        target = disk / what
+        if what == "journal":
+            target.mkdir()
+            for path in home.glob("journal.sqlite3*"):
+                shutil.copy2(path, target / path.name)
+            soak.write_settings(journal=str(target / "journal.sqlite3"))
+        else:
+            shutil.copytree(home, target)
+            soak.write_settings(output_dir=str(target))
+        filler = fill(disk, TMPFS_LEFT[what])
+        started = time.perf_counter()
+        proc = subprocess.run(
+            soak.batch_process(), capture_output=True, text=True, cwd=soak.workdir
+        )
+        seconds = time.perf_counter() - started
+        stop = [x for x in proc.stdout.splitlines() if x.startswith("PASSAGE ARRÊTÉ")]
+        note = f"{what} on a full {TMPFS_SIZE} tmpfs: " + (
+            "« disque plein »" if any("disque plein" in x for x in stop) else "no disk-full stop"
+        )
+        if "Traceback" in proc.stderr or "Logging error" in proc.stderr:
+            note += " traceback!"
+        filler.unlink()  # the operator frees space, puts the files back where they live
+        if what == "journal":
+            for path in home.glob("journal.sqlite3*"):
+                path.unlink()
+            for path in target.glob("journal.sqlite3*"):
+                shutil.copy2(path, home / path.name)
+        else:
+            shutil.copytree(target, home, dirs_exist_ok=True)
+        soak.write_settings()
+    return NightResult(proc.returncode, seconds, note)
+
+
+NIGHT_KINDS: dict[str, Callable[[Soak, Night], NightResult]] = {
+    "normal": normal_night,
+    "sigterm": sigterm_night,
+    "disk-full": disk_full_night,
+    "disk-full-output": lambda soak, night: disk_full_night(soak, night, "output"),
+}
+DEFAULT_PLAN = "normal,sigterm,disk-full,disk-full-output"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nights", type=int, default=3, help="nights with a new request file")
+    parser.add_argument("--nights", type=int, default=4, help="nights with a new request file")
     parser.add_argument("--rows", type=int, default=60, help="rows per request file")
     parser.add_argument("--fault-rate", type=float, default=0.12)
     parser.add_argument("--max-extra", type=int, default=4, help="recovery nights at most")
-    parser.add_argument("--plan", default="", help="night kinds, comma-separated")
+    parser.add_argument(
+        "--plan", default=DEFAULT_PLAN, help=f"night kinds, comma-separated ({DEFAULT_PLAN})"
+    )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
     args = parser.parse_args()
     today = dt.date.today()
     plan = [k for k in args.plan.split(",") if k]
+    unknown = sorted(set(plan) - set(NIGHT_KINDS))
+    if unknown:
+        parser.error(
+            f"unknown night kind(s): {', '.join(unknown)} (known: {', '.join(NIGHT_KINDS)})"
+        )
     margin_s = 3.0
     options = (
         f"--port 0 --today {today} --seed {args.seed} --fault-rate {args.fault_rate}"
@@ -261,7 +416,8 @@ def run(soak: Soak, args: argparse.Namespace, plan: list[str]) -> None:
         kind = plan[number - 1] if number <= len(plan) else "normal"
         night = Night(number, kind, f"nuit{number}.csv" if new else None)
         if night.new_file:
-            soak.drop_requests(night.new_file, args.rows, (number - 1) * args.rows)
+            first = (number - 1) * args.rows
+            night.new_references = soak.drop_requests(night.new_file, args.rows, first)
         result = NIGHT_KINDS[kind](soak, night)
         time.sleep(max(soak.margin_s, 2.0) + 1.1)  # slow answers processed; names in seconds
         export = soak.download_tracking()
