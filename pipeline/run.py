@@ -22,8 +22,8 @@ from pipeline.config import Settings
 from pipeline.contract import field_max_lengths
 from pipeline.execute import Executor, Job, Journal, idempotency_key
 from pipeline.progress import Progress
-from pipeline.read import InputFile, open_input
-from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status
+from pipeline.read import InputFile, ReadBudget, open_input
+from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status, display_name
 from pipeline.referential import load_referential
 from pipeline.report import RunInfo, write_reports, write_results
 from pipeline.validate import FileValidator
@@ -123,10 +123,9 @@ class BatchRun:
         )
         for candidate in candidates:
             if not candidate.ready:
-                summary.left_for_later.append((candidate.path.name, candidate.skip_reason))
-                log.info(
-                    "file_left_for_later", file=candidate.path.name, reason=candidate.skip_reason
-                )
+                name = display_name(candidate.path.name)
+                summary.left_for_later.append((name, candidate.skip_reason))
+                log.info("file_left_for_later", file=name, reason=candidate.skip_reason)
         ready = [c.path for c in candidates if c.ready]
         with ExitStack() as stack:
             if not self.dry_run:
@@ -212,26 +211,31 @@ class BatchRun:
             return self._run_file(path)
         except Exception as exc:  # one broken file must not stop the others
             run.unexpected_errors += 1
-            log.exception("file_failed", file=path.name)
+            name = display_name(path.name)
+            log.exception("file_failed", file=name)
             return FileSummary(
-                path.name,
-                error=f"erreur inattendue ({type(exc).__name__}) : fichier laissé dans input/, "
-                "voir le journal d'exécution",
+                name,
+                error=f"erreur inattendue pendant le traitement du fichier « {name} » "
+                f"({type(exc).__name__}) : fichier laissé dans input/, voir le journal "
+                "d'exécution",
             )
 
     def _run_file(self, path: Path) -> FileSummary:
         started = self.clock()
-        max_bytes = int(self.settings.input.max_file_mb * 1024 * 1024)
-        input_file, row_iter = open_input(path, max_bytes=max_bytes)
-        summary = FileSummary(path.name)
+        limits = self.settings.input
+        max_bytes = int(limits.max_file_mb * 1024 * 1024)
+        budget = ReadBudget(int(limits.max_memory_mb * 1024 * 1024), limits.max_read_s)
+        input_file, row_iter = open_input(path, max_bytes=max_bytes, budget=budget)
+        name = display_name(path.name)
+        summary = FileSummary(name)
         output_dir = self.settings.paths.output_dir
         complete = True
         if not input_file.unreadable:
             if self.progress is not None:
-                self.progress.start_file(path.name, input_file.rows_hint)
+                self.progress.start_file(name, input_file.rows_hint)
             stream = _RowStream(self, input_file, summary)
             results = stream.outcomes(row_iter)
-            info = self._run_info(path.name, input_file.sha256, started)
+            info = self._run_info(name, input_file.sha256, started)
             paths = write_reports(
                 output_dir,
                 input_file.headers,
@@ -249,7 +253,7 @@ class BatchRun:
         if input_file.unreadable:
             summary.error = "; ".join(f.message for f in input_file.findings if f.is_error)
             if summary.output is None:
-                info = self._run_info(path.name, input_file.sha256, started)
+                info = self._run_info(name, input_file.sha256, started)
                 summary.output = write_results(
                     output_dir,
                     input_file.headers,
@@ -260,8 +264,11 @@ class BatchRun:
                     now=self.clock(),
                 )
             if not self.dry_run:
-                summary.moved_to = lifecycle.reject(path, self.settings.paths.input_dir)
-            log.warning("file_rejected", file=path.name, reason=summary.error, rows=summary.rows)
+                try:
+                    summary.moved_to = lifecycle.reject(path, self.settings.paths.input_dir)
+                except lifecycle.FolderBlocked as exc:
+                    summary.notes.append(str(exc))
+            log.warning("file_rejected", file=name, reason=summary.error, rows=summary.rows)
             return summary
         summary.notes.extend(
             f.message for f in input_file.findings if f.line is None and not f.is_error
@@ -277,7 +284,7 @@ class BatchRun:
             )
         log.info(
             "file_done",
-            file=path.name,
+            file=name,
             rows=summary.rows,
             counts={s.value: n for s, n in summary.counts.items()},
         )
@@ -381,7 +388,7 @@ class _RowStream:
         key = idempotency_key(values, input_file.sha256, row.line)
         return Job(
             key,
-            input_file.path.name,
+            display_name(input_file.path.name),
             input_file.sha256,
             row.line,
             values,

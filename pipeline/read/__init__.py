@@ -8,6 +8,7 @@ sheet's cell types), ``cells`` (cell conversion, lost zeros, dates), ``headers``
 matching and aliases) and ``rules`` (the reader's rule codes).
 """
 
+from pipeline.read.isolated import ReadBudget, prepare_reader
 from pipeline.read.reader import SUPPORTED_SUFFIXES, InputFile, open_input
 
-__all__ = ["SUPPORTED_SUFFIXES", "InputFile", "open_input"]
+__all__ = ["SUPPORTED_SUFFIXES", "InputFile", "ReadBudget", "open_input", "prepare_reader"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.read.rules import ReadRule, column_letter, file_error
-from pipeline.records import CANONICAL_FIELDS, REQUIRED_COLUMNS, Finding
+from pipeline.records import CANONICAL_FIELDS, REQUIRED_COLUMNS, Finding, printable
 
 # Canonical field -> other spellings seen in business files (any case, accents,
 # spacing or punctuation: they are normalised before comparison).
@@ -141,6 +141,9 @@ def canonical_field(header: str) -> str | None:
     return _INDEX.get(normalise(header))
 
 
+_SHOWN = 12  # headers a message lists at most
+
+
 @dataclass(frozen=True, slots=True)
 class HeaderMatch:
     """Which column holds each canonical field, and what was wrong with the header row."""
@@ -163,18 +166,21 @@ def match_headers(path: Path, headers: Sequence[str]) -> HeaderMatch:
                 file_error(
                     path,
                     ReadRule.ENTETE_DOUBLON,
-                    f"les colonnes « {headers[first]} » ({column_letter(first)}) et "
-                    f"« {header} » ({column_letter(index)}) désignent toutes deux {field} : "
-                    "gardez-en une seule",
+                    f"les colonnes « {printable(headers[first], 40)} » ({column_letter(first)}) "
+                    f"et « {printable(header, 40)} » ({column_letter(index)}) désignent toutes "
+                    f"deux {field} : gardez-en une seule",
                     field=field,
-                    value=header,
+                    value=printable(header),
                 )
             )
             continue
         columns[field] = index
     missing = [f for f in REQUIRED_COLUMNS if f not in columns]
     if missing:
-        found = ", ".join(f"« {h} »" for h in headers if h) or "aucune"
+        named = [h for h in headers if h]
+        found = printable(", ".join(f"« {h} »" for h in named[:_SHOWN]), 200) or "aucune"
+        if len(named) > _SHOWN:
+            found += f" et {len(named) - _SHOWN} autre(s)"
         findings.append(
             file_error(
                 path,
@@ -182,7 +188,7 @@ def match_headers(path: Path, headers: Sequence[str]) -> HeaderMatch:
                 f"colonne(s) obligatoire(s) absente(s) : {', '.join(missing)}. "
                 f"Colonnes trouvées en ligne d'en-tête : {found}",
                 field=", ".join(missing),
-                value=" | ".join(headers),
+                value=printable(" | ".join(named[:_SHOWN]), 200),
             )
         )
     return HeaderMatch(columns, findings)

@@ -28,11 +28,12 @@ from pathlib import Path
 from pipeline.read.cells import RawRow, RowBuilder, to_text
 from pipeline.read.csv_source import binary_reason, csv_rows, probe_file
 from pipeline.read.headers import match_headers
-from pipeline.read.rules import ReadRule, file_error, file_warning
-from pipeline.read.xlsx_source import WorkbookUnreadable, check_signature, open_workbook
-from pipeline.records import Finding, RequestRow
+from pipeline.read.isolated import OverBudget, ReadBudget, open_workbook_isolated
+from pipeline.read.rules import ReadRule, column_letter, file_error, file_warning
+from pipeline.read.xlsx_source import EmptySheet, WorkbookUnreadable, check_signature
+from pipeline.records import Finding, RequestRow, Severity, printable
 
-__all__ = ["SUPPORTED_SUFFIXES", "InputFile", "ReadRule", "open_input"]
+__all__ = ["SUPPORTED_SUFFIXES", "InputFile", "ReadBudget", "ReadRule", "open_input"]
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".xlsx", ".xlsm", ".csv")
 WORKBOOK_SUFFIXES = frozenset({".xlsx", ".xlsm"})
@@ -40,6 +41,10 @@ DEFAULT_SHEET = "Demandes"
 # Rows built together (column by column, see cells.RowBuilder): large enough to spread
 # the per-column work, small enough to keep memory flat.
 BATCH_ROWS = 64
+# A spreadsheet has at most 16,384 columns; the result workbook adds its own (14) after
+# the file's: columns beyond this are left out, with a file-level warning.
+MAX_INPUT_COLUMNS = 16_384 - 32
+EXCEL_CELL_CHARS = 32_767  # what one Excel cell holds
 
 
 @dataclass
@@ -54,6 +59,9 @@ class InputFile:
     # Rough number of data rows, known before reading them (for progress and ETA):
     # the sheet's height, or the CSV's line count; blank rows make it an upper bound.
     rows_hint: int | None = None
+    # Peak resident memory (MB) of the process that read the workbook, once its rows
+    # are all read (None for CSV, read in-process, or before the end).
+    read_peak_mb: float | None = None
 
     @property
     def unreadable(self) -> bool:
@@ -62,20 +70,27 @@ class InputFile:
 
 
 def open_input(
-    path: Path, *, max_bytes: int, sheet: str = DEFAULT_SHEET
+    path: Path,
+    *,
+    max_bytes: int,
+    sheet: str = DEFAULT_SHEET,
+    budget: ReadBudget | None = None,
 ) -> tuple[InputFile, Iterator[RequestRow]]:
-    """Open one input file: its description, and its non-blank data rows (streamed)."""
+    """Open one input file: its description, and its non-blank data rows (streamed).
+    A workbook is read in a child process within ``budget`` (memory, time)."""
     path = Path(path)
     try:
-        return _open(path, max_bytes, sheet)
+        return _open(path, max_bytes, sheet, budget or ReadBudget())
     except Exception as exc:  # never a traceback for a bad file
         return _unreadable(
             InputFile(path),
-            file_error(path, ReadRule.FICHIER_ILLISIBLE, f"lecture impossible ({_describe(exc)})"),
+            file_error(path, ReadRule.FICHIER_ILLISIBLE, f"lecture impossible : {_describe(exc)}"),
         )
 
 
-def _open(path: Path, max_bytes: int, sheet: str) -> tuple[InputFile, Iterator[RequestRow]]:
+def _open(
+    path: Path, max_bytes: int, sheet: str, budget: ReadBudget
+) -> tuple[InputFile, Iterator[RequestRow]]:
     info = InputFile(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -118,10 +133,16 @@ def _open(path: Path, max_bytes: int, sheet: str) -> tuple[InputFile, Iterator[R
     else:
         try:
             check_signature(path, probe)
-            _name, raw_rows, height = open_workbook(path, sheet)
+            _name, raw_rows, height = open_workbook_isolated(
+                path, sheet, budget, on_end=lambda peak: setattr(info, "read_peak_mb", peak)
+            )
             info.rows_hint = height
         except WorkbookUnreadable as exc:
             rule = ReadRule.FICHIER_PROTEGE if exc.protected else ReadRule.FICHIER_ILLISIBLE
+            if isinstance(exc, OverBudget):
+                rule = ReadRule.BUDGET_DEPASSE
+            elif isinstance(exc, EmptySheet):
+                rule = ReadRule.FICHIER_VIDE
             return _unreadable(info, file_error(path, rule, str(exc)))
     return _start(info, raw_rows, text_only=suffix == ".csv")
 
@@ -142,6 +163,10 @@ def _start(
         return _unreadable(info, _empty(path))
     while header and not header[-1]:
         header.pop()
+    if len(header) > MAX_INPUT_COLUMNS:
+        info.findings.append(_too_wide(path, len(header)))
+        del header[MAX_INPUT_COLUMNS:]
+        raw_rows = _narrowed(raw_rows, MAX_INPUT_COLUMNS)
     info.headers = tuple(header)
     if info.rows_hint is not None:
         info.rows_hint = max(info.rows_hint - 1, 0)  # the header row
@@ -180,7 +205,7 @@ def _rows(
             file_error(
                 info.path,
                 ReadRule.FICHIER_ILLISIBLE,
-                f"lecture interrompue ({_describe(exc)}) : les lignes suivantes n'ont pas été lues",
+                f"lecture interrompue, les lignes suivantes n'ont pas été lues : {_describe(exc)}",
             )
         )
     finally:
@@ -212,9 +237,55 @@ def _build(builder: RowBuilder, batch: list[RawRow], text_only: bool) -> Iterato
     except Exception:
         # One row at a time: the rows before the one that breaks are delivered.
         for raw in batch:
-            yield from builder.build_rows([raw], text_only=text_only)
+            yield from _checked(builder, builder.build_rows([raw], text_only=text_only))
     else:
-        yield from rows
+        yield from _checked(builder, rows)
+
+
+def _checked(builder: RowBuilder, rows: list[RequestRow]) -> list[RequestRow]:
+    """``rows``, with a warning on each cell longer than an Excel cell holds. One C-level
+    sum over the batch screens it: only a batch holding that many characters is looked
+    at cell by cell."""
+    if sum(map(len, itertools.chain.from_iterable(r.cells for r in rows))) > EXCEL_CELL_CHARS:
+        for row in rows:
+            for index, cell in enumerate(row.cells):
+                if len(cell) > EXCEL_CELL_CHARS:
+                    row.findings.append(_too_long(builder.headers, row.line, index, len(cell)))
+    return rows
+
+
+def _narrowed(raw_rows: Iterator[RawRow], width: int) -> Iterator[RawRow]:
+    for line, cells, special in raw_rows:
+        if special:
+            special = {i: c for i, c in special.items() if i < width}
+        yield line, cells[:width], special
+    _close(raw_rows)
+
+
+def _too_wide(path: Path, width: int) -> Finding:
+    return file_warning(
+        path,
+        ReadRule.COLONNES_EXCEDENTAIRES,
+        f"{width} colonnes en ligne d'en-tête, plus qu'un classeur Excel ne peut en "
+        f"recevoir avec les colonnes de résultat : les {width - MAX_INPUT_COLUMNS} "
+        f"colonnes au-delà de la colonne {column_letter(MAX_INPUT_COLUMNS - 1)} sont "
+        "laissées de côté (ni lues, ni recopiées dans les résultats)",
+        value=str(width),
+    )
+
+
+def _too_long(headers: tuple[str, ...], line: int, index: int, length: int) -> Finding:
+    header = printable(headers[index], 40) if index < len(headers) else ""
+    return Finding(
+        ReadRule.CELLULE_TROP_LONGUE,
+        Severity.WARNING,
+        header,
+        f"{length} caractères",
+        f"Ligne {line}, colonne « {header or column_letter(index)} » : {length} caractères, "
+        f"plus que les {EXCEL_CELL_CHARS} qu'une cellule Excel peut contenir : le classeur "
+        "de résultats n'en montre que le début",
+        line,
+    )
 
 
 def _close(raw_rows: Iterator[RawRow]) -> None:
@@ -269,6 +340,10 @@ _OS_ERRORS = {
 
 
 def _describe(exc: BaseException) -> str:
+    """French first; the exception's own text, bounded, only after it for support."""
     if isinstance(exc, OSError) and exc.errno in _OS_ERRORS:
         return _OS_ERRORS[exc.errno]
-    return f"{type(exc).__name__} : {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, WorkbookUnreadable):
+        return str(exc)
+    detail = printable(f"{type(exc).__name__} : {exc}" if str(exc) else type(exc).__name__, 120)
+    return f"erreur inattendue du lecteur (détail technique : {detail})"
