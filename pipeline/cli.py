@@ -26,7 +26,7 @@ from pipeline.execute import JournalError
 from pipeline.lifecycle import RunInProgress, run_lock
 from pipeline.logs import configure_logging
 from pipeline.progress import Progress
-from pipeline.records import Status
+from pipeline.records import Status, printable
 from pipeline.run import BatchRun, RunSummary
 
 log = structlog.get_logger("dit_batch.cli")
@@ -234,17 +234,23 @@ def print_summary(summary: RunSummary, out: TextIO, log_file: Path, code: ExitCo
         if f.error:
             print(f"  Fichier illisible : {f.error}", file=out)
         if f.output is not None:
-            print(f"  Résultats : {f.output}", file=out)
+            print(f"  Résultats : {_shown(f.output)}", file=out)
         if f.resubmission is not None:
-            print(f"  À corriger et redéposer : {f.resubmission}", file=out)
+            print(f"  À corriger et redéposer : {_shown(f.resubmission)}", file=out)
         if f.moved_to is not None:
-            print(f"  Fichier déplacé vers : {f.moved_to}", file=out)
+            print(f"  Fichier déplacé vers : {_shown(f.moved_to)}", file=out)
         for note in f.notes:
             print(f"  {note}", file=out)
     for name, reason in summary.left_for_later:
-        print(f"\n• {name} : laissé pour le prochain passage ({reason})", file=out)
+        print(f"\n• {name} : non lu ({reason})", file=out)
     print(f"\nJournal d'exécution : {log_file}", file=out)
     print(f"Code de sortie : {int(code)} — {_EXIT_TEXT[code]}", file=out)
+
+
+def _shown(path: Path) -> str:
+    """A path as the console shows it: printable (a name that is not UTF-8 shows its
+    bytes as ``\\xNN``), whole."""
+    return printable(str(path), 4096)
 
 
 _EXIT_TEXT = {

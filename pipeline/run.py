@@ -268,7 +268,13 @@ class BatchRun:
                     summary.moved_to = lifecycle.reject(path, self.settings.paths.input_dir)
                 except lifecycle.FolderBlocked as exc:
                     summary.notes.append(str(exc))
-            log.warning("file_rejected", file=name, reason=summary.error, rows=summary.rows)
+            log.warning(
+                "file_rejected",
+                file=name,
+                reason=summary.error,
+                rows=summary.rows,
+                read_peak_mb=input_file.read_peak_mb,
+            )
             return summary
         summary.notes.extend(
             f.message for f in input_file.findings if f.line is None and not f.is_error
@@ -285,6 +291,7 @@ class BatchRun:
         log.info(
             "file_done",
             file=name,
+            read_peak_mb=input_file.read_peak_mb,
             rows=summary.rows,
             counts={s.value: n for s, n in summary.counts.items()},
         )

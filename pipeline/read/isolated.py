@@ -19,6 +19,7 @@ received, so on two cores the isolated read is no slower than the in-process one
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import datetime as dt
 import io
@@ -27,6 +28,7 @@ import os
 import pickle
 import resource
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -128,7 +130,8 @@ def open_workbook_isolated(
         name="dit-batch-lecture",
         daemon=True,
     )
-    process.start()
+    with _main_hidden():
+        process.start()
     sender.close()
     try:
         message = _receive(receiver, process, budget, time.monotonic() + budget.seconds)
@@ -141,6 +144,27 @@ def open_workbook_isolated(
         _stop(receiver, process)
         raise
     return message[1], _stream(receiver, process, budget, on_end), message[2]
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    """Start a child without it importing the main script again (multiprocessing's
+    default, for spawn-like starts): the child needs only this module, which its fork
+    server has already imported, and importing ``run_batch.py`` would cost each file
+    the whole command-line stack (about 0.5 s, more on a loaded machine)."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = dict(main.__dict__)
+    main.__dict__.pop("__file__", None)
+    main.__dict__["__spec__"] = None
+    try:
+        yield
+    finally:
+        for key in ("__file__", "__spec__"):
+            if key in saved:
+                main.__dict__[key] = saved[key]
 
 
 def _receive(

@@ -45,6 +45,8 @@ _CAUSES = (
         "ce n'est pas une archive de "
         "classeur complète (fichier tronqué, abîmé pendant la copie ou pas un .xlsx)",
     ),
+    (("shared string", "string index"), "la table des textes partagés du classeur est "
+     "incohérente avec ses cellules"),
     (("file not found", "not found"), "une partie du classeur est absente"),
     (
         ("entity",),
@@ -123,6 +125,8 @@ def _french(exc: BaseException, sheet: str | None) -> str:
             cause = sentence
             break
     where = f" (feuille « {printable(sheet, 40)} »)" if sheet else ""
+    if sheet and detail == sheet:  # calamine names the sheet whose part is missing
+        cause, where = f"le contenu de la feuille « {printable(sheet, 40)} » est absent", ""
     return (
         f"{cause}{where} : ouvrez-le dans Excel et enregistrez-le à nouveau au format .xlsx "
         f"(détail technique : {printable(detail, 120)})"
