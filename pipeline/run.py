@@ -211,20 +211,16 @@ class BatchRun:
             return self._run_file(path)
         except Exception as exc:  # one broken file must not stop the others
             run.unexpected_errors += 1
-            name = display_name(path.name)
-            log.exception("file_failed", file=name)
-            return FileSummary(
-                name,
-                error=f"erreur inattendue pendant le traitement du fichier « {name} » "
-                f"({type(exc).__name__}) : fichier laissé dans input/, voir le journal "
-                "d'exécution",
-            )
+            log.exception("file_failed", file=(name := display_name(path.name)))
+            error = f"erreur inattendue pendant le traitement du fichier « {name} » "
+            error += f"({type(exc).__name__}) : fichier laissé dans input/, voir le journal"
+            return FileSummary(name, error=error)
 
     def _run_file(self, path: Path) -> FileSummary:
         started = self.clock()
         limits = self.settings.input
-        max_bytes = int(limits.max_file_mb * 1024 * 1024)
         budget = ReadBudget(int(limits.max_memory_mb * 1024 * 1024), limits.max_read_s)
+        max_bytes = int(limits.max_file_mb * 1024 * 1024)
         input_file, row_iter = open_input(path, max_bytes=max_bytes, budget=budget)
         name = display_name(path.name)
         summary = FileSummary(name)
@@ -268,12 +264,9 @@ class BatchRun:
                     summary.moved_to = lifecycle.reject(path, self.settings.paths.input_dir)
                 except lifecycle.FolderBlocked as exc:
                     summary.notes.append(str(exc))
+            peak, rows = input_file.read_peak_mb, summary.rows
             log.warning(
-                "file_rejected",
-                file=name,
-                reason=summary.error,
-                rows=summary.rows,
-                read_peak_mb=input_file.read_peak_mb,
+                "file_rejected", file=name, reason=summary.error, rows=rows, read_peak_mb=peak
             )
             return summary
         summary.notes.extend(

@@ -259,7 +259,9 @@ def build_corpus(folder: Path, cache: Path, outside: Path) -> list[Entry]:
         work = cache / "bombs-work"
         work.mkdir(exist_ok=True)
         _bomb(work / "time.xlsx", b'<c r="A2" s="1"/>', 1200)
-        _bomb(work / "memory.xlsx", b"<c><v>1</v></c>", 600)
+        _bomb(
+            work / "memory.xlsx", b'<c t="inlineStr"><is><t>' + b"a" * 4000 + b"</t></is></c>", 600
+        )
         work.rename(bombs)
     shutil.copy(bombs / "time.xlsx", add("x10_bomb_time.xlsx", "rejected", "zip bomb, 1.2 GB"))
     shutil.copy(

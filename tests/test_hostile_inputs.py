@@ -156,8 +156,8 @@ def test_hostile_corpus_dry_then_real(tmp_path: Path, cache: Path) -> None:
         assert present, (entry.fate, entry.what, entry.name)
     assert (tmp_path / "input" / "s02_passwd_link.csv").is_symlink()
     # the good file: fully processed, archived, each row's demand created
-    [result] = sorted((tmp_path / "output").glob("zz_bon_resultats_*.xlsx"))
-    _header, rows = read_sheet(result)
+    books = (tmp_path / "output").glob("zz_bon_resultats_*.xlsx")
+    _header, rows = read_sheet(max(books, key=lambda p: p.stat().st_mtime_ns))
     assert [r["Statut"] for r in rows] == ["DATE_DEMANDEE"] * 3
     assert all(r["NumeroDemande"] for r in rows)
     assert (archived / "zz_bon.csv").exists()

@@ -45,8 +45,10 @@ _CAUSES = (
         "ce n'est pas une archive de "
         "classeur complète (fichier tronqué, abîmé pendant la copie ou pas un .xlsx)",
     ),
-    (("shared string", "string index"), "la table des textes partagés du classeur est "
-     "incohérente avec ses cellules"),
+    (
+        ("shared string", "string index"),
+        "la table des textes partagés du classeur est incohérente avec ses cellules",
+    ),
     (("file not found", "not found"), "une partie du classeur est absente"),
     (
         ("entity",),
