@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from e2e_support import RUN_BATCH, TODAY, fixture_pce, read_sheet, write_settings
 from hostile_corpus import HEADER, Entry, build_corpus, tree_bytes
@@ -177,6 +178,14 @@ def test_hostile_corpus_dry_then_real(tmp_path: Path, cache: Path) -> None:
     assert "max_memory_mb" in reasons["x06_unique_count.xlsx"]
     assert "Feuil2" in reasons["x30_empty_demandes_data_elsewhere.xlsx"]
     assert re.search(r"feuille « Demandes »", reasons["x15_no_sheet_part.xlsx"])
+    # too wide inputs: valid result workbooks, within Excel's 16,384 columns
+    for stem in ("x31_16384_columns", "c01_wide_header"):
+        book = sorted((tmp_path / "output").glob(f"{stem}_resultats_*.xlsx"))[-1]
+        workbook = openpyxl.load_workbook(book, read_only=True)
+        sheet = workbook["Résultats"]
+        assert sheet.max_column is not None and sheet.max_column <= 16_384, stem
+        workbook.close()
+    assert "COLONNES_EXCEDENTAIRES" in proc.stdout or "laissées de côté" in proc.stdout
     # the workbook with one formatted cell at XFD1048576 is read as if it were not there
     stray = sorted((tmp_path / "output").glob("x01_stray_format_xfd_resultats_*.xlsx"))
     _header, rows = read_sheet(stray[0])

@@ -45,6 +45,7 @@ BATCH_ROWS = 64
 # the file's: columns beyond this are left out, with a file-level warning.
 MAX_INPUT_COLUMNS = 16_384 - 32
 EXCEL_CELL_CHARS = 32_767  # what one Excel cell holds
+_ECHOED_HEADERS = 100  # header cells an unreadable file's result workbook shows at most
 
 
 @dataclass
@@ -175,6 +176,9 @@ def _start(
     info.findings.extend(match.findings)
     if info.unreadable:
         _close(raw_rows)
+        # No row will be echoed: the header row is kept as a bounded, printable excerpt
+        # (a text file that is not a CSV must not end up whole in the result workbook).
+        info.headers = tuple(printable(h) for h in info.headers[:_ECHOED_HEADERS])
         return info, iter(())
     builder = RowBuilder(info.headers, info.columns)
     rows = _rows(info, builder, raw_rows, text_only)
