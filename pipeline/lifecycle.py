@@ -127,7 +127,12 @@ def scan_input(
 def _not_a_file(name: str, mode: int) -> str | None:
     """Why an entry of input/ (other than the folder of rejected files) is not read
     (French), or None for a regular file."""
-    if name.casefold() == REJECTED_DIRNAME:
+    if name.casefold() == REJECTED_DIRNAME and name != REJECTED_DIRNAME:
+        return (
+            f"nom trop proche de celui du dossier des fichiers refusés (input/{REJECTED_DIRNAME}/)"
+            " : laissé tel quel et non lu ; renommez-le pour éviter toute confusion"
+        )
+    if name == REJECTED_DIRNAME:
         return (
             f"porte le nom réservé au dossier des fichiers refusés (input/{REJECTED_DIRNAME}/) "
             "mais n'est pas ce dossier : laissé tel quel ; renommez-le, sans quoi les fichiers "
