@@ -102,6 +102,10 @@ class PathSettings:
 class InputSettings:
     max_file_mb: float = 50.0
     stable_after_s: float = 60.0
+    # Per-file reading budget (see docs/input.md): a workbook needing more memory or
+    # more time to load is refused with a file-level finding, the night goes on.
+    max_memory_mb: float = 1024.0
+    max_read_s: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +356,10 @@ def _check(s: Settings) -> None:
         raise ConfigError(
             f"[execution] slot_policy : {s.execution.slot_policy!r} inconnue "
             f"(attendu : {', '.join(SLOT_POLICIES)})"
+        )
+    if s.input.max_memory_mb < 64 or s.input.max_read_s <= 0:
+        raise ConfigError(
+            "[input] max_memory_mb et max_read_s : au moins 64 Mo, et une durée positive"
         )
     if s.simulator.today:
         try:

@@ -7,8 +7,10 @@ target exists (``name-2.xlsx``, ``name-3.xlsx``...).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,8 +29,17 @@ _TEMP_PREFIXES = ("~$", ".~lock.", ".", "~")
 _TEMP_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".crdownload", ".download", ".swp", "~")
 
 
+# A name of at most this many bytes leaves room for "-NN" and for the report's
+# "_a_resoumettre_<timestamp>.xlsx" within the 255 bytes most file systems allow.
+MAX_NAME_BYTES = 200
+
+
 class RunInProgress(Exception):
     """Another run holds the lock."""
+
+
+class FolderBlocked(Exception):
+    """``input/rejetes`` exists but is not a folder: nothing can be set aside there."""
 
 
 @contextmanager
@@ -75,22 +86,37 @@ def is_temporary_name(name: str) -> bool:
 def scan_input(
     input_dir: Path, *, stable_after_s: float, now: Callable[[], float]
 ) -> list[Candidate]:
-    """Files of ``input_dir`` (not its sub-folders) in a stable order (by name).
+    """Entries of ``input_dir`` in a stable order (by name), each ready or with the
+    reason it is left alone.
 
-    Temporary or lock files and files modified less than ``stable_after_s`` seconds ago
-    are reported with a skip reason and left where they are for the next run.
+    Only regular files are read. Symbolic links (never followed: a link could lead out
+    of ``input/``, and archiving it would keep the link, not the data), sub-folders,
+    pipes, devices and sockets are reported and left where they are, as is anything
+    named like the project's own folder ``rejetes`` that is not that folder. Temporary
+    or lock files and files modified less than ``stable_after_s`` seconds ago are left
+    for the next run. Hidden entries (``.gitkeep``) are ignored silently.
     """
     if not input_dir.is_dir():
         return []
     found: list[Candidate] = []
     current = now()
-    for path in sorted(input_dir.iterdir(), key=lambda p: p.name):
-        if not path.is_file() or _is_hidden(path.name):
+    for path in sorted(input_dir.iterdir(), key=lambda p: os.fsencode(p.name)):
+        if _is_hidden(path.name):
+            continue
+        try:
+            info = path.lstat()
+        except OSError:
+            continue  # vanished since the listing
+        if path.name == REJECTED_DIRNAME and stat.S_ISDIR(info.st_mode):
+            continue  # our own folder of rejected files
+        reason = _not_a_file(path.name, info.st_mode)
+        if reason:
+            found.append(Candidate(path, reason))
             continue
         if is_temporary_name(path.name):
             found.append(Candidate(path, "fichier temporaire ou verrou, ignoré"))
             continue
-        age = current - path.stat().st_mtime
+        age = current - info.st_mtime
         if age < stable_after_s:
             found.append(
                 Candidate(
@@ -102,13 +128,58 @@ def scan_input(
     return found
 
 
+def _not_a_file(name: str, mode: int) -> str | None:
+    """Why an entry of input/ (other than the folder of rejected files) is not read
+    (French), or None for a regular file."""
+    if name.casefold() == REJECTED_DIRNAME and name != REJECTED_DIRNAME:
+        return (
+            f"nom trop proche de celui du dossier des fichiers refusés (input/{REJECTED_DIRNAME}/)"
+            " : laissé tel quel et non lu ; renommez-le pour éviter toute confusion"
+        )
+    if name == REJECTED_DIRNAME:
+        return (
+            f"porte le nom réservé au dossier des fichiers refusés (input/{REJECTED_DIRNAME}/) "
+            "mais n'est pas ce dossier : laissé tel quel ; renommez-le, sans quoi les fichiers "
+            "illisibles restent dans input/"
+        )
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return (
+            "lien symbolique, laissé tel quel et non suivi : déposez le fichier lui-même "
+            "dans input/"
+        )
+    if stat.S_ISDIR(mode):
+        return (
+            "dossier, laissé tel quel (ses fichiers ne sont pas lus) : déposez les fichiers "
+            "directement dans input/"
+        )
+    return "fichier spécial (tube, périphérique ou socket), laissé tel quel et non lu"
+
+
+def fit_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
+    """``name`` itself when its UTF-8 form fits in ``limit`` bytes; else the start of
+    its stem, ``~``, eight hex digits of a hash of the whole name, and its suffix."""
+    encoded = os.fsencode(name)
+    if len(encoded) <= limit:
+        return name
+    path = Path(name)
+    suffix = path.suffix if len(os.fsencode(path.suffix)) <= 16 else ""
+    stem = name[: len(name) - len(suffix)] if suffix else name
+    digest = hashlib.sha256(encoded).hexdigest()[:8]
+    room = limit - len(os.fsencode(suffix)) - 9
+    start = os.fsencode(stem)[:room].decode("utf-8", "ignore")
+    return f"{start}~{digest}{suffix}"
+
+
 def unique_target(directory: Path, name: str) -> Path:
     """A path in ``directory`` named ``name`` or ``stem-N.suffix`` that does not exist yet."""
     directory.mkdir(parents=True, exist_ok=True)
+    name = fit_name(name)
     target = directory / name
     stem, suffix = Path(name).stem, Path(name).suffix
     n = 2
-    while target.exists():
+    while target.exists() or target.is_symlink():
         target = directory / f"{stem}-{n}{suffix}"
         n += 1
     return target
@@ -136,8 +207,16 @@ def archive(path: Path, archive_dir: Path, today: datetime) -> Path:
 
 
 def reject(path: Path, input_dir: Path) -> Path:
-    """Move an unreadable input file to ``input_dir/rejetes/``."""
-    return move_unique(path, input_dir / REJECTED_DIRNAME)
+    """Move an unreadable input file to ``input_dir/rejetes/``; FolderBlocked when that
+    name is taken by something other than a folder (the file then stays in input/)."""
+    folder = input_dir / REJECTED_DIRNAME
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise FolderBlocked(
+            f"« {REJECTED_DIRNAME} » dans input/ n'est pas un dossier : le fichier reste "
+            f"dans input/ ; renommez « {REJECTED_DIRNAME} » pour que les fichiers refusés "
+            "y soient rangés"
+        )
+    return move_unique(path, folder)
 
 
 def stale_temporaries(directory: Path, pattern: re.Pattern[str]) -> list[Path]:

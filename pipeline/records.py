@@ -261,3 +261,38 @@ class TrackingExport:
         return self.taken_at is not None and not any(
             f.is_error and f.line is None for f in self.findings
         )
+
+
+# User data quoted in a message, a log line or a workbook cell is bounded: a file name
+# to this many characters, any other excerpt (a header, a cell, a first line) to
+# EXCERPT_CHARS.
+MAX_NAME_CHARS = 120
+EXCERPT_CHARS = 60
+_SPACES = frozenset("\u00a0\u202f")  # no-break spaces: French typography, shown as is
+
+
+def printable(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` as a message may quote it: bytes that were not UTF-8 (surrogate escapes)
+    shown ``\\xNN``, control and invisible characters (line breaks, escape sequences,
+    bidirectional overrides) shown ``\\n``, ``\\x1b``, ``\\u202e``, and at most ``limit``
+    characters (the start, ``…``, the end)."""
+    if not text.isprintable() or not text.isascii():
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        if not text.isprintable():
+            text = "".join(c if c.isprintable() or c in _SPACES else _escape(c) for c in text)
+    if len(text) > limit:
+        tail = max(limit // 4, 1)
+        text = f"{text[: limit - tail - 1]}…{text[-tail:]}"
+    return text
+
+
+def display_name(name: str) -> str:
+    """A file name as the run's messages, logs, journal and workbooks show it."""
+    return printable(name, MAX_NAME_CHARS)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if char in "\n\r\t":
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

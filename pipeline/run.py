@@ -21,12 +21,12 @@ from pipeline.config import Settings
 from pipeline.contract import field_max_lengths
 from pipeline.execute import Executor, Job, Journal
 from pipeline.progress import Progress
-from pipeline.read import InputFile, open_input
-from pipeline.records import RowOutcome, Status
+from pipeline.read import ReadBudget, open_input
+from pipeline.records import RowOutcome, Status, display_name
 from pipeline.referential import load_referential
-from pipeline.report import TEMP_NAME_PATTERN, RunInfo, write_reports, write_results
+from pipeline.report import TEMP_NAME_PATTERN, RunInfo, write_reports
 from pipeline.reprise import Reprise, TrackingSummary
-from pipeline.run_rows import LIMIT_DETAIL, FileSummary, RowStream
+from pipeline.run_rows import LIMIT_DETAIL, FileSummary, RowStream, reject_file
 from pipeline.stopping import EXIT_STORAGE, RunStop, StopCause, StopKind, storage_cause
 
 __all__ = ["LIMIT_DETAIL", "BatchRun", "FileSummary", "RunSummary", "run_clock"]
@@ -131,10 +131,9 @@ class BatchRun:
         )
         for candidate in candidates:
             if not candidate.ready:
-                summary.left_for_later.append((candidate.path.name, candidate.skip_reason))
-                log.info(
-                    "file_left_for_later", file=candidate.path.name, reason=candidate.skip_reason
-                )
+                name = display_name(candidate.path.name)
+                summary.left_for_later.append((name, candidate.skip_reason))
+                log.info("file_left_for_later", file=name, reason=candidate.skip_reason)
         ready = [c.path for c in candidates if c.ready]
         with ExitStack() as stack:
             if not self.dry_run:
@@ -160,7 +159,8 @@ class BatchRun:
             for path in ready:
                 if self.stop.is_set:
                     reason = f"{self.stop.cause.short if self.stop.cause else 'arrêt'} : "
-                    summary.left_for_later.append((path.name, reason + "laissé dans input/"))
+                    name = display_name(path.name)
+                    summary.left_for_later.append((name, reason + "laissé dans input/"))
                     continue
                 summary.files.append(self._run_file_guarded(path, summary))
 
@@ -199,30 +199,33 @@ class BatchRun:
 
     # ----- one file ---------------------------------------------------------------
     def _run_file_guarded(self, path: Path, run: RunSummary) -> FileSummary:
-        summary = FileSummary(path.name)
+        summary = FileSummary(display_name(path.name))
         try:
             self._run_file(path, summary)
         except Exception as exc:  # one broken file must not stop the others
             run.unexpected_errors += 1
-            log.exception("file_failed", file=path.name)
+            log.exception("file_failed", file=(name := display_name(path.name)))
             summary.error = (
-                f"erreur inattendue ({type(exc).__name__}) : fichier laissé dans input/, "
-                "voir le journal d'exécution"
+                f"erreur inattendue pendant le traitement du fichier « {name} » "
+                f"({type(exc).__name__}) : fichier laissé dans input/, voir le journal"
             )
         return summary
 
     def _run_file(self, path: Path, summary: FileSummary) -> None:
         started = self.clock()
-        max_bytes = int(self.settings.input.max_file_mb * 1024 * 1024)
-        input_file, row_iter = open_input(path, max_bytes=max_bytes)
+        limits = self.settings.input
+        budget = ReadBudget(int(limits.max_memory_mb * 1024 * 1024), limits.max_read_s)
+        max_bytes = int(limits.max_file_mb * 1024 * 1024)
+        input_file, row_iter = open_input(path, max_bytes=max_bytes, budget=budget)
+        name = summary.name
         output_dir = self.settings.paths.output_dir
         if input_file.unreadable:
-            self._reject(path, summary, input_file, started)
+            reject_file(self, path, summary, input_file, started)
             return
         if self.progress is not None:
-            self.progress.start_file(path.name, input_file.rows_hint)
+            self.progress.start_file(name, input_file.rows_hint)
         stream = RowStream(self, input_file, summary)
-        info = self.run_info(path.name, input_file.sha256, started)
+        info = self.run_info(name, input_file.sha256, started)
         try:
             paths = write_reports(
                 output_dir,
@@ -243,7 +246,7 @@ class BatchRun:
                 self.progress.finish_file()
         summary.output, summary.resubmission = paths.results, paths.resubmission
         if input_file.unreadable:  # reading failed part-way through the file
-            self._reject(path, summary, input_file, started)
+            reject_file(self, path, summary, input_file, started)
             return
         summary.notes.extend(
             f.message for f in input_file.findings if f.line is None and not f.is_error
@@ -272,36 +275,11 @@ class BatchRun:
             )
         log.info(
             "file_done",
-            file=path.name,
+            file=name,
+            read_peak_mb=input_file.read_peak_mb,
             rows=summary.rows,
             counts={s.value: n for s, n in summary.counts.items()},
         )
-
-    def _reject(
-        self, path: Path, summary: FileSummary, input_file: InputFile, started: datetime
-    ) -> None:
-        """An unreadable file: its error workbook (unless written already), then
-        input/rejetes/."""
-        findings = input_file.findings
-        summary.error = "; ".join(f.message for f in findings if f.is_error)
-        if summary.output is None:
-            info = self.run_info(path.name, input_file.sha256, started)
-            try:
-                summary.output = write_results(
-                    self.settings.paths.output_dir,
-                    input_file.headers,
-                    [],
-                    info,
-                    file_findings=findings,
-                    stem=path.stem,
-                    now=self.clock(),
-                )
-            except OSError as exc:
-                summary.problem = self.output_failed(exc)
-                return
-        if not self.dry_run:
-            summary.moved_to = lifecycle.reject(path, self.settings.paths.input_dir)
-        log.warning("file_rejected", file=path.name, reason=summary.error, rows=summary.rows)
 
     def run_info(self, name: str, sha256: str, started: datetime) -> RunInfo:
         return RunInfo(

@@ -1,5 +1,6 @@
 """The rows of a run: one file's rows through validation and execution, a chunk at a
-time (``RowStream``), and what a file's rows became (``FileSummary``). ``BatchRun``
+time (``RowStream``), an unreadable file set aside (``reject_file``), and what a file's rows
+became (``FileSummary``). ``BatchRun``
 (pipeline/run.py) hands them its files; the rows of earlier runs are pipeline/reprise.py's.
 """
 
@@ -14,13 +15,14 @@ from typing import Protocol
 
 import structlog
 
+from pipeline import lifecycle
 from pipeline.config import Settings
 from pipeline.execute import Executor, Job, idempotency_key
 from pipeline.progress import Progress
 from pipeline.read import InputFile
-from pipeline.records import RequestRow, RowOutcome, Status
+from pipeline.records import RequestRow, RowOutcome, Status, display_name
 from pipeline.referential import Referential
-from pipeline.report import RunInfo
+from pipeline.report import RunInfo, write_results
 from pipeline.stopping import RunStop
 from pipeline.validate import FileValidator
 
@@ -160,10 +162,46 @@ class RowStream:
         key = idempotency_key(values, input_file.sha256, row.line)
         return Job(
             key,
-            input_file.path.name,
+            display_name(input_file.path.name),
             input_file.sha256,
             row.line,
             values,
             input_file.headers,
             row.cells,
         )
+
+
+def reject_file(
+    run: RowRun, path: Path, summary: FileSummary, input_file: InputFile, started: datetime
+) -> None:
+    """An unreadable file: its error workbook (unless written already), then
+    input/rejetes/."""
+    findings = input_file.findings
+    summary.error = "; ".join(f.message for f in findings if f.is_error)
+    if summary.output is None:
+        info = run.run_info(summary.name, input_file.sha256, started)
+        try:
+            summary.output = write_results(
+                run.settings.paths.output_dir,
+                input_file.headers,
+                [],
+                info,
+                file_findings=findings,
+                stem=path.stem,
+                now=run.clock(),
+            )
+        except OSError as exc:
+            summary.problem = run.output_failed(exc)
+            return
+    if not run.dry_run:
+        try:
+            summary.moved_to = lifecycle.reject(path, run.settings.paths.input_dir)
+        except lifecycle.FolderBlocked as exc:
+            summary.notes.append(str(exc))
+    log.warning(
+        "file_rejected",
+        file=summary.name,
+        reason=summary.error,
+        rows=summary.rows,
+        read_peak_mb=input_file.read_peak_mb,
+    )

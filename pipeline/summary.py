@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.logs import log_file_problem
-from pipeline.records import Status
+from pipeline.records import Status, printable
 from pipeline.reprise import TrackingSummary
 from pipeline.run import RunSummary
 
@@ -60,17 +60,17 @@ def print_summary(summary: RunSummary, out: TextIO, log_file: Path, code: ExitCo
         if f.problem:
             print(f"  Problème : {f.problem}", file=out)
         if f.output is not None:
-            print(f"  Résultats : {f.output}", file=out)
+            print(f"  Résultats : {_shown(f.output)}", file=out)
         if f.resubmission is not None:
-            print(f"  À corriger et redéposer : {f.resubmission}", file=out)
+            print(f"  À corriger et redéposer : {_shown(f.resubmission)}", file=out)
         if f.moved_to is not None:
-            print(f"  Fichier déplacé vers : {f.moved_to}", file=out)
+            print(f"  Fichier déplacé vers : {_shown(f.moved_to)}", file=out)
         for note in f.notes:
             print(f"  {note}", file=out)
     if summary.tracking is not None:
         print_tracking(summary.tracking, out)
     for name, reason in summary.left_for_later:
-        print(f"\n• {name} : laissé pour le prochain passage ({reason})", file=out)
+        print(f"\n• {name} : non lu ({reason})", file=out)
     if summary.cleaned:
         print(
             f"\nFichiers temporaires d'un passage interrompu supprimés : {len(summary.cleaned)}",
@@ -159,3 +159,9 @@ _EXIT_TEXT = {
         "passage interrompu (signal) : relancez, les lignes non envoyées partiront alors"
     ),
 }
+
+
+def _shown(path: Path) -> str:
+    """A path as the console shows it: printable (a name that is not UTF-8 shows its
+    bytes as ``\\xNN``), whole."""
+    return printable(str(path), 4096)

@@ -11,7 +11,16 @@ demand-tracking export (``tracking``) with the same machinery.
 """
 
 from pipeline.read.headers import header_columns
+from pipeline.read.isolated import ReadBudget, prepare_reader
 from pipeline.read.reader import SUPPORTED_SUFFIXES, InputFile, open_input
 from pipeline.read.tracking import open_tracking
 
-__all__ = ["SUPPORTED_SUFFIXES", "InputFile", "header_columns", "open_input", "open_tracking"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "InputFile",
+    "ReadBudget",
+    "header_columns",
+    "open_input",
+    "open_tracking",
+    "prepare_reader",
+]

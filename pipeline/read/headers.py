@@ -27,6 +27,7 @@ from pipeline.records import (
     REQUIRED_COLUMNS,
     RESUBMISSION_REASON_COLUMN,
     Finding,
+    printable,
 )
 
 # Canonical field -> other spellings seen in business files (any case, accents,
@@ -142,12 +143,14 @@ def _build_index() -> dict[str, str]:
 
 
 _INDEX = _build_index()
+# difflib's cost grows with the header's length: beyond this, no guess is made.
+_GUESS_CHARS = 80
 
 
 def closest_fields(header: str) -> list[str]:
     """The fields whose name or alias is spelled most like ``header`` (at most two)."""
     key = normalise(header)
-    if not key:
+    if not key or len(key) > _GUESS_CHARS:  # no field is spelled like a page of text
         return []
     near = difflib.get_close_matches(key, _INDEX, n=6, cutoff=0.75)
     if len(key) >= 3:  # "Téléphone": the shortest spellings it starts first
@@ -163,10 +166,23 @@ def _unknown_header(path: Path, index: int, header: str) -> Finding:
     return file_warning(
         path,
         ReadRule.ENTETE_INCONNUE,
-        f"la colonne « {header} » ({column_letter(index)}) ne correspond à aucun champ : "
-        f"elle est recopiée dans les résultats mais n'est pas envoyée à OMEGA.{hint}",
-        field=header,
-        value=header,
+        f"la colonne « {printable(header)} » ({column_letter(index)}) ne correspond à aucun "
+        f"champ : elle est recopiée dans les résultats mais n'est pas envoyée à OMEGA.{hint}",
+        field=printable(header),
+        value=printable(header),
+    )
+
+
+def _more_unknown_headers(path: Path, unknown: Sequence[tuple[int, str]]) -> Finding:
+    """Past the first few, the columns that match no field in one warning: a file with
+    thousands of such columns gets a bounded number of findings."""
+    first, last = unknown[0][0], unknown[-1][0]
+    return file_warning(
+        path,
+        ReadRule.ENTETE_INCONNUE,
+        f"{len(unknown)} autre(s) colonne(s) ({column_letter(first)} à {column_letter(last)}) "
+        "ne correspondent à aucun champ : recopiées dans les résultats, jamais envoyées",
+        value=printable(" | ".join(h for _, h in unknown[:_SHOWN]), 200),
     )
 
 
@@ -185,6 +201,10 @@ def header_columns(headers: Sequence[str]) -> dict[str, int]:
     return columns
 
 
+_SHOWN = 12  # headers a message lists at most
+_UNKNOWN_SHOWN = 10  # unknown headers warned one by one; the others in one warning
+
+
 @dataclass(frozen=True, slots=True)
 class HeaderMatch:
     """Which column holds each canonical field, and what was wrong with the header row."""
@@ -197,11 +217,12 @@ def match_headers(path: Path, headers: Sequence[str]) -> HeaderMatch:
     """Map canonical fields to column indexes; duplicates and missing required are errors."""
     columns: dict[str, int] = {}
     findings: list[Finding] = []
+    unknown: list[tuple[int, str]] = []
     for index, header in enumerate(headers):
         field = canonical_field(header)
         if field is None:
             if header and header != RESUBMISSION_REASON_COLUMN:
-                findings.append(_unknown_header(path, index, header))
+                unknown.append((index, header))
             continue
         if field in columns:
             first = columns[field]
@@ -209,18 +230,24 @@ def match_headers(path: Path, headers: Sequence[str]) -> HeaderMatch:
                 file_error(
                     path,
                     ReadRule.ENTETE_DOUBLON,
-                    f"les colonnes « {headers[first]} » ({column_letter(first)}) et "
-                    f"« {header} » ({column_letter(index)}) désignent toutes deux {field} : "
-                    "gardez-en une seule",
+                    f"les colonnes « {printable(headers[first], 40)} » ({column_letter(first)}) "
+                    f"et « {printable(header, 40)} » ({column_letter(index)}) désignent toutes "
+                    f"deux {field} : gardez-en une seule",
                     field=field,
-                    value=header,
+                    value=printable(header),
                 )
             )
             continue
         columns[field] = index
+    findings.extend(_unknown_header(path, i, h) for i, h in unknown[:_UNKNOWN_SHOWN])
+    if len(unknown) > _UNKNOWN_SHOWN:
+        findings.append(_more_unknown_headers(path, unknown[_UNKNOWN_SHOWN:]))
     missing = [f for f in REQUIRED_COLUMNS if f not in columns]
     if missing:
-        found = ", ".join(f"« {h} »" for h in headers if h) or "aucune"
+        named = [h for h in headers if h]
+        found = printable(", ".join(f"« {h} »" for h in named[:_SHOWN]), 200) or "aucune"
+        if len(named) > _SHOWN:
+            found += f" et {len(named) - _SHOWN} autre(s)"
         findings.append(
             file_error(
                 path,
@@ -228,7 +255,7 @@ def match_headers(path: Path, headers: Sequence[str]) -> HeaderMatch:
                 f"colonne(s) obligatoire(s) absente(s) : {', '.join(missing)}. "
                 f"Colonnes trouvées en ligne d'en-tête : {found}",
                 field=", ".join(missing),
-                value=" | ".join(headers),
+                value=printable(" | ".join(named[:_SHOWN]), 200),
             )
         )
     return HeaderMatch(columns, findings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pipeline.records import Finding, Severity
+from pipeline.records import Finding, Severity, display_name
 
 
 class ReadRule(StrEnum):
@@ -22,11 +22,13 @@ class ReadRule(StrEnum):
     FICHIER_PROTEGE = "FICHIER_PROTEGE"
     FICHIER_VIDE = "FICHIER_VIDE"
     FICHIER_TROP_GROS = "FICHIER_TROP_GROS"
+    BUDGET_DEPASSE = "BUDGET_DEPASSE"
     EXTENSION_INCONNUE = "EXTENSION_INCONNUE"
     COLONNES_MANQUANTES = "COLONNES_MANQUANTES"
     ENTETE_DOUBLON = "ENTETE_DOUBLON"
-    # file level, warning: nothing to do but nothing wrong either
+    # file level, warnings: the file is processed
     AUCUNE_LIGNE = "AUCUNE_LIGNE"
+    COLONNES_EXCEDENTAIRES = "COLONNES_EXCEDENTAIRES"
     # row level
     ZEROS_RESTAURES = "ZEROS_RESTAURES"
     NOMBRE_TRONQUE = "NOMBRE_TRONQUE"
@@ -43,20 +45,25 @@ class ReadRule(StrEnum):
     CODE_NORMALISE = "CODE_NORMALISE"
     # file level, warning: a column matched to no field
     ENTETE_INCONNUE = "ENTETE_INCONNUE"
+    CELLULE_TROP_LONGUE = "CELLULE_TROP_LONGUE"
 
 
 def file_error(
     path: Path, rule: ReadRule, message: str, field: str = "", value: str = ""
 ) -> Finding:
     """A file-level error; the message is prefixed with the file's name."""
-    return Finding(rule, Severity.ERROR, field, value, f"Fichier « {path.name} » : {message}")
+    return Finding(
+        rule, Severity.ERROR, field, value, f"Fichier « {display_name(path.name)} » : {message}"
+    )
 
 
 def file_warning(
     path: Path, rule: ReadRule, message: str, field: str = "", value: str = ""
 ) -> Finding:
     """A file-level warning; the message is prefixed with the file's name."""
-    return Finding(rule, Severity.WARNING, field, value, f"Fichier « {path.name} » : {message}")
+    return Finding(
+        rule, Severity.WARNING, field, value, f"Fichier « {display_name(path.name)} » : {message}"
+    )
 
 
 def column_letter(index: int) -> str:

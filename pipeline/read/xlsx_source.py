@@ -20,6 +20,7 @@ from pipeline.read.cells import RawRow, SpecialCell
 from pipeline.read.csv_source import OLE2_MAGIC, ZIP_MAGIC, Probe
 from pipeline.read.headers import normalise
 from pipeline.read.xlsx_scan import special_cells
+from pipeline.records import printable
 
 _ENCRYPTION_MARK = "EncryptionInfo".encode("utf-16-le")
 
@@ -30,6 +31,40 @@ class WorkbookUnreadable(Exception):
     def __init__(self, message: str, *, protected: bool = False) -> None:
         super().__init__(message)
         self.protected = protected
+
+
+class EmptySheet(WorkbookUnreadable):
+    """The sheet read holds no cell (the message says whether another sheet has data)."""
+
+
+# What calamine's (English) errors mean, for the French sentence that comes first: the
+# first pattern found in the lower-cased error text wins.
+_CAUSES = (
+    (
+        ("eocd", "invalid zip", "zip error", "unexpected eof"),
+        "ce n'est pas une archive de "
+        "classeur complète (fichier tronqué, abîmé pendant la copie ou pas un .xlsx)",
+    ),
+    (
+        ("shared string", "string index"),
+        "la table des textes partagés du classeur est incohérente avec ses cellules",
+    ),
+    (("file not found", "not found"), "une partie du classeur est absente"),
+    (
+        ("entity",),
+        "le classeur contient une entité XML non autorisée (fichier produit par "
+        "un programme, jamais enregistré par Excel)",
+    ),
+    (("password", "encrypt"), "le classeur est protégé ou chiffré"),
+    (
+        ("expecting", "xml", "mismatch", "unexpected", "attribute", "utf"),
+        "le contenu XML du classeur est mal formé",
+    ),
+    (
+        ("cell", "dimension", "range", "row", "column"),
+        "une référence de cellule du classeur est invalide",
+    ),
+)
 
 
 def check_signature(path: Path, probe: Probe) -> None:
@@ -72,12 +107,56 @@ def open_workbook(path: Path, sheet: str) -> tuple[str, Iterator[RawRow], int]:
         except (WorkbookUnreadable, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # calamine errors, and pyo3 panics (BaseException)
-            raise WorkbookUnreadable(f"classeur illisible ou corrompu ({exc})") from exc
+            raise WorkbookUnreadable(_french(exc, locals().get("name"))) from exc
         try:
             specials = scan.result()
         except Exception:  # best effort: the values calamine read stay usable
             specials = {}
+    if data.start is None and not specials:
+        raise EmptySheet(_empty_sheet(path, name))
     return name, _rows(data, specials), int(data.height)
+
+
+def _french(exc: BaseException, sheet: str | None) -> str:
+    """A French sentence for an engine error, its own text after it for support."""
+    detail = str(exc) or type(exc).__name__
+    lowered = detail.lower()
+    cause = "le classeur est illisible ou corrompu"
+    for patterns, sentence in _CAUSES:
+        if any(p in lowered for p in patterns):
+            cause = sentence
+            break
+    where = f" (feuille « {printable(sheet, 40)} »)" if sheet else ""
+    if sheet and detail == sheet:  # calamine names the sheet whose part is missing
+        cause, where = f"le contenu de la feuille « {printable(sheet, 40)} » est absent", ""
+    return (
+        f"{cause}{where} : ouvrez-le dans Excel et enregistrez-le à nouveau au format .xlsx "
+        f"(détail technique : {printable(detail, 120)})"
+    )
+
+
+def _empty_sheet(path: Path, name: str) -> str:
+    """The sheet read is empty: say which, and which other sheet has data, if one does."""
+    others: list[str] = []
+    try:
+        with CalamineWorkbook.from_path(str(path)) as workbook:
+            for meta in workbook.sheets_metadata:
+                if meta.name == name or meta.typ != SheetTypeEnum.WorkSheet:
+                    continue
+                if workbook.get_sheet_by_name(meta.name).start is not None:
+                    others.append(printable(meta.name, 40))
+                if len(others) == 3:
+                    break
+    except BaseException:  # best effort: the message stays true without the others
+        others = []
+    sheet = printable(name, 40)
+    if not others:
+        return f"la feuille « {sheet} » est vide (aucune ligne d'en-tête)"
+    listed = ", ".join(f"« {o} »" for o in others)
+    return (
+        f"la feuille « {sheet} », celle qui est lue, est vide ; la feuille {listed} contient "
+        f"des données : renommez-la « Demandes » (ou copiez-y vos lignes) et redéposez le fichier"
+    )
 
 
 def _pick_sheet(workbook: CalamineWorkbook, wanted: str) -> str:

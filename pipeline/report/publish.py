@@ -9,6 +9,7 @@ the name instead. File name parts are made safe for every file system first.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import secrets
@@ -18,11 +19,24 @@ from pipeline.records import Family
 from pipeline.report.xlsx_cells import StyleSet
 from pipeline.report.xlsx_stream import StreamingBook
 
+# Bytes of an output name taken from the input's stem: with "_a_resoumettre_<timestamp>"
+# and "-NN.xlsx" the whole name stays within the 255 bytes file systems allow.
+MAX_STEM_BYTES = 150
+
 
 def safe_stem(stem: str) -> str:
-    """A file name part that every file system accepts (no separators, controls, :*?"<>|)."""
-    cleaned = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]', "_", Path(stem).name if "/" in stem else stem)
-    return cleaned.strip(" .") or "fichier"
+    """A file name part that every file system accepts (no separators, controls, :*?"<>|),
+    valid UTF-8 (bytes that were not become ``_xNN``), at most ``MAX_STEM_BYTES`` bytes:
+    a longer one keeps its start and ends with ``~`` and 8 hex digits of a hash of it."""
+    stem = Path(stem).name if "/" in stem else stem
+    text = stem.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    cleaned = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]', "_", text).strip(" .") or "fichier"
+    encoded = cleaned.encode("utf-8")
+    if len(encoded) <= MAX_STEM_BYTES:
+        return cleaned
+    digest = hashlib.sha256(encoded).hexdigest()[:8]
+    start = encoded[: MAX_STEM_BYTES - 9].decode("utf-8", "ignore")
+    return f"{start}~{digest}"
 
 
 # The temporary workbooks' names (``temp_path``): what a later run may remove when a
