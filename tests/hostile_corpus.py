@@ -101,7 +101,8 @@ def raw_workbook(
     return path
 
 
-def _openpyxl_book(path: Path, far: str | None = None, value: object = None) -> Path:
+def openpyxl_book(path: Path, far: str | None = None, value: object = None) -> Path:
+    """50 good rows under the header, and at ``far`` a bold cell (holding ``value``)."""
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     assert sheet is not None
@@ -152,8 +153,8 @@ def _soffice(cache: Path) -> list[tuple[str, Path, str, str]]:
     if not done.exists():
         work = cache / "soffice-work"
         work.mkdir(exist_ok=True)
-        _openpyxl_book(work / "stray.xlsx", "XFD1048576")
-        _openpyxl_book(work / "plain.xlsx")
+        openpyxl_book(work / "stray.xlsx", "XFD1048576")
+        openpyxl_book(work / "plain.xlsx")
         profile = f"-env:UserInstallation=file://{cache / 'lo-profile'}"
         for target, source in (("ods", "plain.xlsx"), ("xls", "plain.xlsx")):
             subprocess.run(
@@ -223,19 +224,19 @@ def build_corpus(folder: Path, cache: Path, outside: Path) -> list[Entry]:
         return folder / name
 
     # --- sheets whose extent or tables would make the engine abort or swap
-    _openpyxl_book(
+    openpyxl_book(
         add("x01_stray_format_xfd.xlsx", "read", "formatted cell at XFD1048576"), "XFD1048576"
     )
-    _openpyxl_book(
+    openpyxl_book(
         add("x02_stray_value_xfd.xlsx", "rejected", "value at XFD1048576"), "XFD1048576", "x"
     )
-    _openpyxl_book(
+    openpyxl_book(
         add("x03_stray_value_cv.xlsx", "rejected", "value at CV1048576"), "CV1048576", "x"
     )
-    _openpyxl_book(
+    openpyxl_book(
         add("x04_stray_format_cv.xlsx", "read", "formatted cell at CV1048576"), "CV1048576"
     )
-    _openpyxl_book(add("x05_stray_value_row.xlsx", "read", "value at A1048576"), "A1048576", "x")
+    openpyxl_book(add("x05_stray_value_row.xlsx", "read", "value at A1048576"), "A1048576", "x")
     raw_workbook(
         add("x06_unique_count.xlsx", "rejected", "uniqueCount=4294967295"),
         sheet_xml(),

@@ -4,12 +4,11 @@ sensible number of pages, the header (and the reason and PCE) on every page."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from office_support import pdf_pages
 
 from pipeline.read import header_columns
 from pipeline.records import CANONICAL_FIELDS, RequestRow, RowOutcome, Status
@@ -22,39 +21,6 @@ pytestmark = pytest.mark.skipif(
     reason="LibreOffice (soffice) or poppler-utils (pdftotext) not installed",
 )
 NOW = dt.datetime(2026, 12, 1, 2, 30)
-
-
-def pdf_pages(path: Path, tmp_path: Path) -> tuple[list[str], list[tuple[float, float]]]:
-    """The first line of each printed page (spaces collapsed) and each page's size."""
-    subprocess.run(
-        [
-            "soffice",
-            f"-env:UserInstallation={(tmp_path / 'lo-profile').as_uri()}",
-            "--headless",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(tmp_path),
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    pdf = tmp_path / (path.stem + ".pdf")
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
-    ).stdout
-    pages = [p.strip() for p in text.split("\f") if p.strip()]
-    heads = [re.sub(r"\s+", " ", p.splitlines()[0]) for p in pages]
-    info = subprocess.run(
-        ["pdfinfo", "-f", "1", "-l", str(len(pages)), str(pdf)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    sizes = re.findall(r"Page\s+\d+ size:\s+([\d.]+) x ([\d.]+) pts \(A4\)", info)
-    return heads, [(float(w), float(h)) for w, h in sizes]
 
 
 def test_template_prints_its_demandes_sheet_on_two_landscape_pages(tmp_path: Path) -> None:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import openpyxl
-from hostile_corpus import HEADER, ROW, raw_workbook, sheet_xml
-from openpyxl.styles import Font
+from hostile_corpus import HEADER, ROW, openpyxl_book, raw_workbook, sheet_xml
 
 from pipeline.lifecycle import fit_name, scan_input
 from pipeline.read import ReadBudget, open_input
@@ -22,26 +20,10 @@ from pipeline.report.publish import safe_stem
 SMALL = ReadBudget(memory_bytes=256 << 20, seconds=20)
 
 
-def _book(path: Path, far: str | None = None, value: object = None) -> Path:
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "Demandes"
-    sheet.append(HEADER)
-    for n in range(50):
-        sheet.append([ROW[0], f"REF-{n}", *ROW[2:]])
-    if far:
-        sheet[far].font = Font(bold=True)
-        if value is not None:
-            sheet[far].value = value
-    workbook.save(path)
-    return path
-
-
 def test_a_formatted_cell_at_xfd1048576_is_read_as_if_absent(tmp_path: Path) -> None:
-    plain, _ = open_input(_book(tmp_path / "plain.xlsx"), max_bytes=1 << 30, budget=SMALL)
+    plain, _ = open_input(openpyxl_book(tmp_path / "plain.xlsx"), max_bytes=1 << 30, budget=SMALL)
     info, rows = open_input(
-        _book(tmp_path / "stray.xlsx", "XFD1048576"), max_bytes=1 << 30, budget=SMALL
+        openpyxl_book(tmp_path / "stray.xlsx", "XFD1048576"), max_bytes=1 << 30, budget=SMALL
     )
     got = list(rows)
     assert not info.unreadable and info.findings == []
@@ -52,7 +34,7 @@ def test_a_formatted_cell_at_xfd1048576_is_read_as_if_absent(tmp_path: Path) -> 
 
 def test_a_value_at_xfd1048576_is_over_budget_in_french(tmp_path: Path) -> None:
     info, rows = open_input(
-        _book(tmp_path / "far.xlsx", "XFD1048576", "x"), max_bytes=1 << 30, budget=SMALL
+        openpyxl_book(tmp_path / "far.xlsx", "XFD1048576", "x"), max_bytes=1 << 30, budget=SMALL
     )
     assert list(rows) == []
     (finding,) = info.findings
