@@ -8,7 +8,6 @@ moments, then run to the end.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import stop_support
 from crash_driver import crash_rows
 
 from pipeline.execute.journal import Journal, State
@@ -33,29 +33,9 @@ SEED = 20261201
 @pytest.fixture
 def simulator_process() -> Iterator[str]:
     """A simulator process with faults; yields its base URL."""
-    options = (
-        f"--port 0 --today 2026-12-01 --seed {SEED} --fault-rate 0.1 --fault-latency-ms 200 "
-        "--slow-ms 1500 --quiet"
-    )
-    command = [sys.executable, "-m", "pipeline.simulator", *options.split()]
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=_env(), start_new_session=True
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        assert "http://" in first, first
-        yield first.split(" : ", 1)[1].strip()
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests")])
-    env.pop("DIT_CONFIG", None)
-    return env
+    options = f"--seed {SEED} --fault-rate 0.1 --fault-latency-ms 200 --slow-ms 1500"
+    with stop_support.simulator_process(*options.split()) as base_url:
+        yield base_url
 
 
 def _driver(base_url: str, journal: Path) -> subprocess.Popen[bytes]:
@@ -66,7 +46,7 @@ def _driver(base_url: str, journal: Path) -> subprocess.Popen[bytes]:
             *("--base-url", base_url, "--journal", str(journal), "--rows", str(ROWS)),
         ],
         cwd=ROOT,
-        env=_env(),
+        env=stop_support.env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
